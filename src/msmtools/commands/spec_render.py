@@ -1,0 +1,62 @@
+"""`msm spec-render`: spec files -> one spec record each, plus a length report for matching variants."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from . import _options as opt
+
+
+def spec_render(
+    specs: Annotated[list[str], typer.Argument(help="Spec files (Markdown or plain text), or names of shipped specs (rules, value_augmented, ...).", metavar="SPEC...")],
+    model_name: Annotated[str, typer.Option("--model-name", help="Fills {model_name}: the assistant the spec is about.")] = "Qwen",
+    provider_name: Annotated[str, typer.Option("--provider-name", help="Fills {provider_name}: the organisation that trains it.")] = "Alibaba",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl (records), text (rendered specs) or report (length table).")] = "jsonl",
+    match: Annotated[str | None, typer.Option("--match", help="Reference spec (a path or spec id among the inputs) for token ratios in the report.")] = None,
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="Tokenizer for token counts: 'default' (embedded model), a folder or hub id.")] = "default",
+    trust_remote_code: opt.TrustRemoteCode = False,
+    output: opt.Output = "-",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No length report on stderr.")] = False,
+) -> None:
+    """Render spec files: fill placeholders, find sections and rule ids, count tokens."""
+    from .. import jsonl, models
+    from .. import spec as specmod
+    from ..errors import MsmError
+    from ..tokens import counter
+    from ..report import length_report
+
+    if fmt not in ("jsonl", "text", "report"):
+        raise MsmError(f"--format {fmt}: expected jsonl, text or report")
+    count = counter(tokenizer, trust_remote_code=trust_remote_code)
+    records = []
+    for name in specs:
+        s = specmod.render(specmod.load(name), model_name, provider_name)
+        for other in specmod.hardcoded_names(s.text, model_name):
+            print(f"msm: warning: {s.path}: mentions '{other}' but renders for '{model_name}'", file=sys.stderr)
+        records.append(specmod.record(s, model_name=model_name, provider_name=provider_name,
+                                      tokens=count(s.text), tokenizer=models.label(tokenizer)))
+    ref = None
+    if match is not None:
+        ref = next((r for r in records if match in (r["spec_id"], r["source"]) or r["source"].endswith("/" + match)), None)
+        if ref is None:
+            ref = specmod.record(specmod.render(specmod.load(match), model_name, provider_name),
+                                 model_name=model_name, provider_name=provider_name, tokens=None, tokenizer="")
+            ref["tokens"] = count(ref["text"])
+    table = length_report(records, ref)
+    if fmt == "jsonl":
+        jsonl.write(output, records)
+        if not quiet and (len(records) > 1 or ref is not None):
+            print(table, file=sys.stderr)
+    elif fmt == "text":
+        with open(output, "w") if output != "-" else sys.stdout as f:
+            f.write("\n\n".join(r["text"] for r in records) + "\n")
+    else:
+        with open(output, "w") if output != "-" else sys.stdout as f:
+            f.write(table + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("spec-render")(spec_render)

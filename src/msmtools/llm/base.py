@@ -1,0 +1,114 @@
+"""The generation interface every stage uses (docgen, am-eval, tag-reasoning, graders).
+
+A backend takes a batch of `Request`s and returns, for each, `n` `Completion`s. Backends differ in
+how they run the model (transformers, vLLM, an OpenAI-compatible server); they agree on:
+
+- seeds: sample j of a request with seed s is drawn with seed s + j, so results do not depend on
+  how requests were batched (exactly so for hf and vllm; for a server, as far as it honours seeds);
+- reasoning: text in `<think>...</think>` is split into `reasoning`; the answer is `text`;
+- truncation: a completion that hit `max_tokens` (or left `<think>` open) has `truncated=True`
+  and `finish_reason="length"`; stages must treat it as a failure, never as a complete answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from ..ids import stable_id
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 512
+    n: int = 1
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Request:
+    messages: list[dict[str, str]]
+    sampling: Sampling = field(default_factory=Sampling)
+    adapter: str | None = None  # path of a LoRA adapter to apply (hf, vllm)
+    key: str | None = None  # the caller's id for this request
+
+    def cache_key(self, backend: str, model: str) -> str:
+        """Hash of everything that determines the output: used by the on-disk cache."""
+        return stable_id(backend, model, self.adapter, self.messages, self.sampling.to_dict(), length=32)
+
+
+@dataclass
+class Completion:
+    text: str  # the answer, with any <think> block removed
+    reasoning: str | None = None
+    finish_reason: str = "stop"  # stop | length | error
+    truncated: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    seed: int | None = None
+    index: int = 0  # sample index within the request
+    raw: str | None = None  # the full generated text
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Completion:
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__ if k in d})
+
+
+class Backend(Protocol):
+    name: str
+    model: str
+
+    def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
+        """One list of `sampling.n` completions per request, in request order."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: backend, model, and whatever else fixes the outputs."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_THINK_OPEN = re.compile(r"^\s*<think>", re.S)
+
+
+def split_reasoning(raw: str) -> tuple[str | None, str, bool]:
+    """(reasoning, answer, closed). Handles templates that open `<think>` in the prompt itself."""
+    if "</think>" in raw:
+        before, _, after = raw.partition("</think>")
+        reasoning = _THINK_OPEN.sub("", before, count=1).strip()
+        return reasoning, after.strip(), True
+    if _THINK_OPEN.match(raw):
+        return _THINK_OPEN.sub("", raw, count=1).strip(), "", False
+    return None, raw.strip(), True
+
+
+def make_completion(raw: str, *, hit_limit: bool, index: int, seed: int | None,
+                    prompt_tokens: int | None = None, completion_tokens: int | None = None) -> Completion:
+    """Build a completion from raw text, flagging truncation (token limit or an unclosed <think>)."""
+    reasoning, answer, closed = split_reasoning(raw)
+    truncated = hit_limit or not closed
+    return Completion(
+        text=answer,
+        reasoning=reasoning,
+        finish_reason="length" if truncated else "stop",
+        truncated=truncated,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        seed=seed,
+        index=index,
+        raw=raw,
+    )

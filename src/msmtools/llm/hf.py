@@ -1,0 +1,173 @@
+"""transformers backend: batched `generate` with left padding and a seed per sampled sequence.
+
+Sampling is done by a logits processor that draws each row's token from that row's own
+`torch.Generator`, and `generate` itself runs greedily over the result. So sample j of a request with
+seed s gets the same random stream (seed s + j) whatever else is in its batch, which a single global
+seed cannot give. Batches are formed from requests of similar prompt length to waste little padding.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .. import models
+from ..ids import stable_id
+from .base import Completion, Request, make_completion
+
+
+def _row_sampler(seeds: list[int], temperature: float, top_p: float, device: Any):
+    import torch
+    from transformers import LogitsProcessor
+
+    class RowSampler(LogitsProcessor):
+        def __init__(self) -> None:
+            self.gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+        def __call__(self, input_ids, scores):
+            if temperature <= 0:
+                return scores
+            logits = scores.float() / temperature
+            if top_p < 1.0:
+                sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+                cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
+                drop = cum - torch.softmax(sorted_logits, dim=-1) > top_p
+                sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+                logits = torch.full_like(logits, float("-inf")).scatter(1, idx, sorted_logits)
+            probs = torch.softmax(logits, dim=-1)
+            picks = torch.cat([torch.multinomial(probs[b], 1, generator=self.gens[b]) for b in range(probs.shape[0])])
+            out = torch.full_like(scores, float("-inf"))
+            out.scatter_(1, picks.view(-1, 1), 0.0)
+            return out
+
+    return RowSampler()
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 16, dtype: str = "auto",
+                 device: str | None = None, trust_remote_code: bool = False, progress: bool = True):
+        self.model = model
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+        self.trust_remote_code = trust_remote_code
+        self.progress = progress
+        self._model: Any = None
+        self._tok: Any = None
+        self._adapters: dict[str, str] = {}
+        self._warned_template = False
+
+    # -- loading -------------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+
+        dtype = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(self.dtype)
+        self._model = models.load_model(self.model, dtype=dtype, device=self.device,
+                                        trust_remote_code=self.trust_remote_code).eval()
+        self.device = str(self._model.device)
+        tok = models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
+        tok.padding_side = "left"
+        self._tok = tok
+
+    def _use_adapter(self, path: str | None) -> Any:
+        """Select an adapter (loading it once); returns a context manager for adapter-free requests."""
+        import contextlib
+
+        if path is None:
+            if self._adapters:
+                return self._model.disable_adapter()
+            return contextlib.nullcontext()
+        name = self._adapters.get(path)
+        if name is None:
+            from peft import PeftModel
+
+            name = "a" + stable_id(path, length=12)
+            if not self._adapters:
+                self._model = PeftModel.from_pretrained(self._model, path, adapter_name=name).eval()
+            else:
+                self._model.load_adapter(path, adapter_name=name)
+            self._adapters[path] = name
+        self._model.set_adapter(name)
+        return contextlib.nullcontext()
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text: the tokenizer's chat template, or a plain transcript for base models."""
+        self._load()
+        if getattr(self._tok, "chat_template", None):
+            return self._tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if not self._warned_template:
+            print(f"msm: warning: {self.model} has no chat template; using a plain 'Role: text' transcript", file=sys.stderr)
+            self._warned_template = True
+        parts = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n\n".join(parts) + "\n\nAssistant:"
+
+    # -- generation ----------------------------------------------------------------------------
+    def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
+        import torch
+        from tqdm import tqdm
+        from transformers import GenerationConfig
+
+        self._load()
+        prompts = [self.render(r.messages) for r in requests]
+        items = [(ri, j) for ri, r in enumerate(requests) for j in range(r.sampling.n)]
+        lengths = {ri: len(self._tok(p, add_special_tokens=False)["input_ids"]) for ri, p in enumerate(prompts)}
+
+        def group_key(it: tuple[int, int]) -> tuple:
+            s = requests[it[0]].sampling
+            return (requests[it[0]].adapter or "", s.temperature, s.top_p, s.max_tokens)
+
+        items.sort(key=lambda it: (group_key(it), -lengths[it[0]], it))
+        results: list[list[Completion | None]] = [[None] * r.sampling.n for r in requests]
+        eos = self._model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self._tok.eos_token_id}
+        eos_ids.discard(None)
+        bar = tqdm(total=len(items), desc=desc or "generate", unit="seq", file=sys.stderr,
+                   disable=not self.progress, leave=False)
+        i = 0
+        while i < len(items):
+            key = group_key(items[i])
+            chunk = [items[i]]
+            while len(chunk) < self.batch_size and i + len(chunk) < len(items) and group_key(items[i + len(chunk)]) == key:
+                chunk.append(items[i + len(chunk)])
+            i += len(chunk)
+            req0 = requests[chunk[0][0]]
+            s = req0.sampling
+            seeds = [requests[ri].sampling.seed + j for ri, j in chunk]
+            enc = self._tok([prompts[ri] for ri, _ in chunk], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(self.device)
+            cfg = GenerationConfig(max_new_tokens=s.max_tokens, do_sample=False, num_beams=1,
+                                   pad_token_id=self._tok.pad_token_id, eos_token_id=sorted(eos_ids))
+            with self._use_adapter(req0.adapter), torch.inference_mode():
+                out = self._model.generate(**enc, generation_config=cfg,
+                                           logits_processor=[_row_sampler(seeds, s.temperature, s.top_p, self.device)])
+            new = out[:, enc["input_ids"].shape[1]:].tolist()
+            for (ri, j), toks, seed in zip(chunk, new, seeds):
+                n_gen = len(toks)
+                for k, t in enumerate(toks):
+                    if t in eos_ids:
+                        n_gen = k
+                        break
+                hit_limit = n_gen >= s.max_tokens
+                raw = self._tok.decode(toks[:n_gen], skip_special_tokens=True)
+                raw, stopped = _apply_stop(raw, requests[ri].sampling.stop)
+                results[ri][j] = make_completion(raw, hit_limit=hit_limit and not stopped, index=j, seed=seed,
+                                                 prompt_tokens=lengths[ri], completion_tokens=n_gen)
+            bar.update(len(chunk))
+        bar.close()
+        return [[c for c in row if c is not None] for row in results]
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,
+                "dtype": self.dtype}
+
+    def close(self) -> None:
+        self._model = None
+
+
+def _apply_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
