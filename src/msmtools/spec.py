@@ -28,7 +28,9 @@ _RULE_LINE = re.compile(rf"^\s*(?:[-*+]\s+|\d+[.)]\s+)?(\**\s*{_RULE_ID}\s*\**\s
 # Names that often sit hard-coded in specs written for one model family.
 KNOWN_ASSISTANT_NAMES = ("Claude", "Llama", "Qwen", "GPT", "ChatGPT", "Gemini", "Mistral", "SmolLM", "Alex")
 
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "specs"
+# A checkout keeps the specs at the repository root; a wheel carries them inside the package.
+_CHECKOUT_SPECS = Path(__file__).resolve().parents[2] / "specs"
+SHIPPED_DIR = _CHECKOUT_SPECS if _CHECKOUT_SPECS.is_dir() else Path(__file__).resolve().parent / "specs"
 
 
 @dataclass

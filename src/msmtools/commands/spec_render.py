@@ -11,7 +11,7 @@ from . import _options as opt
 
 
 def spec_render(
-    specs: Annotated[list[str], typer.Argument(help="Spec files (Markdown or plain text), or names of shipped specs (rules, value_augmented, ...).", metavar="SPEC...")],
+    specs: Annotated[list[str], typer.Argument(help="Spec files (Markdown or plain text), or names of shipped specs (rules, value_augmented, ...).", metavar="SPEC")],
     model_name: Annotated[str, typer.Option("--model-name", help="Fills {model_name}: the assistant the spec is about.")] = "Qwen",
     provider_name: Annotated[str, typer.Option("--provider-name", help="Fills {provider_name}: the organisation that trains it.")] = "Alibaba",
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl (records), text (rendered specs) or report (length table).")] = "jsonl",

@@ -1,0 +1,73 @@
+"""`msm compare`: rollout or tagged JSONL -> harmful and tag rates per variant, contrasts, a plot."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+
+def compare(
+    files: Annotated[list[str] | None, typer.Argument(help="Rollout or tagged JSONL files ('-' = stdin); files named in --label count too.", metavar="FILE...", show_default=False)] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="NAME=FILE: every record of FILE belongs to variant NAME (its own 'label' field is ignored). Repeatable.", metavar="NAME=FILE", show_default=False)] = None,
+    by: Annotated[list[str] | None, typer.Option("--by", help="Split each variant further by this record field (condition, scenario, goal_type, goal_value, urgency_type, training_seed, ...). Repeatable.", metavar="FIELD", show_default=False)] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Contrast every variant with this one only (default: every pair, in order of first appearance).", metavar="NAME")] = None,
+    interval: Annotated[str, typer.Option("--interval", help="Interval for single rates: wilson or clopper-pearson (exact, conservative). Differences always use Newcombe's score interval.", metavar="wilson|clopper-pearson")] = "wilson",
+    tags: Annotated[str | None, typer.Option("--tags", help="Tag rates to report: comma-separated names, or 'none' (default: every tag found in tagged inputs).", metavar="TAG,...")] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Replicates of the seed-clustered bootstrap (used where a group has several training seeds; at least 100).", metavar="N")] = 2000,
+    bootstrap_seed: Annotated[int, typer.Option("--bootstrap-seed", help="Random seed of the bootstrap: the same seed gives the same intervals.", metavar="SEED")] = 0,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="table, markdown, csv or jsonl. Default: from the -o extension (.txt .md .csv .jsonl); on stdout a table on a terminal, jsonl when piped.", show_default=False, metavar="FORMAT")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="Write the output here, atomically ('-' = stdout).", metavar="PATH")] = "-",
+    plot: Annotated[str | None, typer.Option("--plot", help="Also draw a chart to this file (.png, .pdf or .svg): grouped bars with interval whiskers, or rows of dots and whiskers beyond 10 splits.", metavar="FILE.png")] = None,
+    plot_metric: Annotated[str, typer.Option("--plot-metric", help="What --plot shows: harmful, or a tag name.", metavar="METRIC")] = "harmful",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr about excluded nulls.")] = False,
+) -> None:
+    """Compare spec variants: harmful rate per variant (and split) with intervals, pairwise contrasts with
+    exact tests, Holm correction and detectable differences, tag rates, and a plot. See docs/statistics.md."""
+    from ..errors import MsmError
+
+    labels: dict[str, str] = {}
+    for item in label or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise MsmError(f"--label {item!r}: expected NAME=FILE")
+        if path in labels:
+            raise MsmError(f"--label: {path} is named twice ({labels[path]!r} and {name!r})")
+        labels[path] = name
+    paths = list(files or [])
+    if not paths and not labels:
+        raise MsmError("no input: give rollout or tagged JSONL files (or '-' for stdin)")
+    from .. import stats
+    from ..compare import Options, render
+    from ..compare import compare as run
+    from ..compare.plot import FILE_TYPES
+    from ..compare.plot import plot as draw
+
+    if fmt is None:
+        fmt = render.default_format(output)
+    if fmt not in render.FORMATS:
+        raise MsmError(f"--format {fmt}: expected one of {', '.join(render.FORMATS)}")
+    if plot is not None and plot.rsplit(".", 1)[-1].lower() not in FILE_TYPES:
+        raise MsmError(f"--plot {plot}: expected a file ending in {', '.join('.' + t for t in FILE_TYPES)}")
+    if interval not in stats.INTERVALS:
+        raise MsmError(f"--interval {interval}: expected one of {', '.join(stats.INTERVALS)}")
+    if bootstrap < 100:
+        raise MsmError(f"--bootstrap {bootstrap}: use at least 100 replicates (percentiles of fewer are noise)")
+    tag_list = None if tags is None else [] if tags.strip() == "none" else [t.strip() for t in tags.split(",") if t.strip()]
+    res = run(paths, labels=labels, by=list(by or []), tags=tag_list,
+              options=Options(interval=interval, baseline=baseline, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed))
+    if plot is not None:
+        draw(res, plot, plot_metric)
+    render.emit(res, fmt, output)
+    if not quiet:
+        for src in res.sources:
+            if src.harmful_null:
+                print(f"msm: note: {src.name}: {src.harmful_null} of {src.records} records have harmful=null "
+                      "(the grader could not decide): excluded from n, counted in n_null", file=sys.stderr)
+            elif not src.records:
+                print(f"msm: note: {src.name}: no records", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)

@@ -1,0 +1,190 @@
+"""Result -> text: aligned tables, Markdown, CSV, or JSONL records.
+
+Tables show rates in % and differences in percentage points; CSV and JSONL keep the exact fractions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import jsonl
+from ..report import table
+from .analyze import Result
+
+FORMATS = ("table", "markdown", "csv", "jsonl")
+HARMFUL = "harmful"
+INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
+NAME_COLUMNS = ("tag", "variant", "contrast")  # left-aligned; everything else is a number
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def ci(lo: float | None, hi: float | None, signed: bool = False) -> str:
+    if lo is None or hi is None:
+        return "-"
+    f = "{:+.1f}" if signed else "{:.1f}"
+    return f"[{f.format(100 * lo)}, {f.format(100 * hi)}]"
+
+
+def pp(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.1f}"
+
+
+def pval(p: float | None) -> str:
+    if p is None:
+        return "-"
+    if p == 0:
+        return "<1e-300"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def mdd(down: float | None, up: float | None) -> str:
+    return f"{'n/a' if down is None else f'{100 * down:+.1f}'}/{'n/a' if up is None else f'{100 * up:+.1f}'}"
+
+
+def _where(rec: dict[str, Any], by: list[str]) -> list[str]:
+    return ["-" if rec[b] is None else str(rec[b]) for b in by]
+
+
+def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) for each table: harmful rates, harmful contrasts, tag rates, tag contrasts."""
+    conf = f"{round(100 * (1 - res.options.alpha))}%"
+    interval = INTERVAL_NAMES[res.options.interval]
+    seeds = res.has_seeds
+    out = []
+    for tags in (False, True):
+        rates = [r for r in res.rates if (r["metric"] != HARMFUL) == tags]
+        contrasts = [c for c in res.contrasts if (c["metric"] != HARMFUL) == tags]
+        if not rates:
+            continue
+        lead = ["tag"] if tags else []
+        head = [*lead, "variant", *res.by, "n", "yes" if tags else "harmful", "rate", f"{conf} CI", "null"]
+        if seeds:
+            head += ["seeds", "seed mean", f"seed {conf} CI"]
+        rows = []
+        for r in rates:
+            row = [*([r["metric"]] if tags else []), r["variant"], *_where(r, res.by), r["n"], r["k"],
+                   pct(r["rate"]), ci(r["lo"], r["hi"]), r["n_null"]]
+            if seeds:
+                row += [r["n_seeds"], pct(r["seed_mean"]), ci(r["seed_lo"], r["seed_hi"])]
+            rows.append(row)
+        what = "tag rates (share of records whose tag is true)" if tags else "harmful rate"
+        out.append((f"{what}; {conf} {interval} intervals; nulls excluded from n and counted in 'null'", head, rows))
+        if not contrasts:
+            continue
+        head = [*lead, *res.by, "contrast", "diff (pp)", f"{conf} CI", "p", "p Holm", "MDD (pp)"]
+        if seeds:
+            head += ["seed diff", f"seed {conf} CI"]
+        rows = []
+        for c in contrasts:
+            row = [*([c["metric"]] if tags else []), *_where(c, res.by), f"{c['variant']} - {c['baseline']}",
+                   pp(c["diff"]), ci(c["lo"], c["hi"], signed=True), pval(c["p"]), pval(c["p_holm"]),
+                   mdd(c["mdd_down"], c["mdd_up"])]
+            if seeds:
+                row += [pp(c["seed_diff"]), ci(c["seed_lo"], c["seed_hi"], signed=True)]
+            rows.append(row)
+        family = "per tag" if tags else "over these rows"
+        out.append((f"{'tag' if tags else 'harmful'} contrasts: diff with Newcombe {conf} interval, Fisher exact p, "
+                    f"Holm-adjusted {family}; MDD = smallest decrease/increase detectable at "
+                    f"{round(100 * res.options.power)}% power", head, rows))
+    return out
+
+
+def _right_align(headers: list[str], rows: list[list[Any]], names: set[str]) -> list[list[str]]:
+    """Pad every column but the names to its width, right-aligned, so numbers line up in report.table."""
+    cells = [[str(c) for c in r] for r in rows]
+    for i, h in enumerate(headers):
+        if h in names:
+            continue
+        w = max([len(r[i]) for r in cells] + [len(h)])
+        for r in cells:
+            r[i] = r[i].rjust(w)
+    return cells
+
+
+def as_table(res: Result) -> str:
+    parts = [f"{title}\n\n{table(head, _right_align(head, rows, {*NAME_COLUMNS, *res.by}))}" for title, head, rows in _sections(res)]
+    return "\n\n".join(parts) + "\n"
+
+
+def as_markdown(res: Result) -> str:
+    def esc(x: Any) -> str:
+        return str(x).replace("|", "\\|")
+
+    parts = []
+    for title, head, rows in _sections(res):
+        lines = [f"**{esc(title)}**", "", "| " + " | ".join(map(esc, head)) + " |",
+                 "|" + "|".join("---" if h in NAME_COLUMNS or h in res.by else "---:" for h in head) + "|"]
+        lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def records(res: Result) -> list[dict[str, Any]]:
+    return [*res.rates, *res.contrasts]
+
+
+def as_csv(res: Result) -> str:
+    recs = records(res)
+    columns = list(dict.fromkeys(k for r in recs for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, columns, lineterminator="\n")
+    w.writeheader()
+    for r in recs:
+        w.writerow({k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()})
+    return buf.getvalue()
+
+
+TEXT: dict[str, Callable[[Result], str]] = {"table": as_table, "markdown": as_markdown, "csv": as_csv}
+
+
+BY_SUFFIX = {".txt": "table", ".md": "markdown", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
+
+
+def default_format(output: str) -> str:
+    """From the output file's extension; on stdout a table for a person at a terminal, JSONL for a pipe."""
+    if output != jsonl.STDIO:
+        return BY_SUFFIX.get(Path(output).suffix.lower(), "jsonl")
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+@contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """A temporary path beside `path`, renamed over it when the block succeeds and removed when it fails."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_text(path: str, text: str) -> None:
+    """Text to stdout ('-') or atomically to a path."""
+    if path == jsonl.STDIO:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
+def emit(res: Result, fmt: str, output: str) -> None:
+    if fmt == "jsonl":
+        jsonl.write(output, records(res))
+    else:
+        write_text(output, TEXT[fmt](res))

@@ -1,0 +1,254 @@
+"""Rollout/tagged JSONL -> counts per (variant, split, training seed): polars does the reading.
+
+Each file is scanned lazily with a schema of only the columns compare needs (the response text is
+never materialised) and aggregated by the streaming engine, so memory grows with the number of groups,
+not records. polars cannot say which line broke, so validation is lazy: when polars fails, or its
+counts show something that needs a closer look (a null label, a kind other than rollout/tagged, a null
+`harmful` that might be a missing key), a line-by-line pass over that file finds the record and names
+it as file:line: field.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field as dc_field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from .. import jsonl
+from ..errors import MsmError, at
+
+KINDS = ("rollout", "tagged")
+HEAD = 1000  # records read per file to discover tag names
+VARIANT, ROW = "variant", "_row"
+SEED = "training_seed"  # the field in the records
+CLUSTER = "_seed"  # its column in the counts: the cluster of the seed bootstrap
+HARMFUL = "harmful"
+
+
+@dataclass
+class Source:
+    """One input file; `label` overrides every record's label (`--label NAME=FILE`)."""
+
+    name: str  # as the user wrote it, for messages
+    path: Path  # what is read (a spooled copy for stdin)
+    label: str | None = None
+    tags: list[str] = dc_field(default_factory=list)
+    records: int = 0
+    harmful_null: int = 0
+
+
+@dataclass
+class Counts:
+    """One row per (variant, split values, training seed): `rows`, `<metric>:k` (true) and `<metric>:null`."""
+
+    frame: pl.DataFrame
+    by: list[str]
+    metrics: list[str]  # "harmful" first, then tag names
+    sources: list[Source]
+
+
+def metric_cols(metric: str) -> tuple[str, str]:
+    return f"{metric}:k", f"{metric}:null"
+
+
+@contextmanager
+def sources(paths: list[str], labels: dict[str, str]) -> Iterator[list[Source]]:
+    """Resolve inputs (positional files plus `--label NAME=FILE` files), spooling stdin to a temp file."""
+    order = [*paths, *(p for p in labels if p not in paths)]  # a labelled file may also be listed once
+    seen: dict[str, str] = {}
+    spool = None
+    out = []
+    try:
+        for name in order:
+            if name == jsonl.STDIO:
+                if spool:
+                    raise MsmError("'-' given twice: stdin can be read once")
+                fd, spool = tempfile.mkstemp(prefix="msm-compare-stdin.", suffix=".jsonl")
+                with os.fdopen(fd, "wb") as f:
+                    shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+                path = Path(spool)
+            else:
+                path = Path(name)
+                if not path.exists():
+                    raise MsmError(f"{name}: no such file")
+                if path.is_dir():
+                    raise MsmError(f"{name}: is a folder, expected a JSONL file")
+                key = str(path.resolve())
+                if key in seen:
+                    raise MsmError(f"{name}: given twice (as {seen[key]!r} too); each file counts once")
+                seen[key] = name
+            out.append(Source(jsonl.display_name(name), path, labels.get(name)))
+        yield out
+    finally:
+        if spool:
+            os.unlink(spool)
+
+
+def _discover_tags(src: Source) -> list[str]:
+    """Tag names (boolean-valued keys of `tags`) in the first HEAD records, in first-seen order."""
+    names: dict[str, None] = {}
+    for i, (_, rec) in enumerate(jsonl.iter_lines(src.path)):
+        if i >= HEAD:
+            break
+        tags = rec.get("tags")
+        if isinstance(tags, dict):
+            for t, v in tags.items():
+                if v is None or isinstance(v, bool):
+                    names.setdefault(t, None)
+    return list(names)
+
+
+def _check(rec: dict[str, Any], where: tuple[str, int], src: Source) -> None:
+    """Raise MsmError naming the first problem with one record (the rules polars enforces, spelled out)."""
+    kind = rec.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise at(*where, "kind", f"expected rollout or tagged records, got {kind!r} (is this the right file?)")
+    if src.label is None:
+        if rec.get("label") is None:
+            raise at(*where, "label", "missing (give --label NAME=FILE to name the variant of a whole file)")
+        if not isinstance(rec["label"], str):
+            raise at(*where, "label", f"expected a string, got {type(rec['label']).__name__}")
+    if HARMFUL not in rec:
+        raise at(*where, HARMFUL, "missing (expected true, false or null)")
+    if rec[HARMFUL] is not None and not isinstance(rec[HARMFUL], bool):
+        raise at(*where, HARMFUL, f"expected true, false or null, got {orjson.dumps(rec[HARMFUL]).decode()[:40]}")
+    seed = rec.get(SEED)
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise at(*where, SEED, f"expected an integer or null, got {type(seed).__name__}")
+    tags = rec.get("tags")
+    if src.tags and tags is not None:
+        if not isinstance(tags, dict):
+            raise at(*where, "tags", f"expected an object, got {type(tags).__name__}")
+        for t in src.tags:
+            v = tags.get(t)
+            if v is not None and not isinstance(v, bool):
+                raise at(*where, f"tags.{t}", f"expected true, false or null, got {type(v).__name__}")
+
+
+def _locate(src: Source, why: str) -> None:
+    """The slow pass: find and name the first bad record; if none is found, report polars' own words."""
+    for lineno, rec in jsonl.iter_lines(src.path):
+        _check(rec, (src.name, lineno), src)
+    raise MsmError(f"{src.name}: could not be read ({why.strip().splitlines()[0][:200]})")
+
+
+NULL_PATTERNS = (b'"harmful":null', b'"harmful": null')  # as orjson and json.dumps write it
+
+
+def _explicit_nulls(path: Path, pattern: bytes) -> int:
+    """Records whose top-level `harmful` is present and null, written as `pattern`.
+
+    A byte search in large blocks (fast); each line with a match is parsed to be sure the key is
+    top-level. A null written some other way is not counted, which only sends the caller to the exact pass.
+    """
+    count, carry = 0, b""
+    with path.open("rb") as f:
+        while True:
+            block = f.read(1 << 24)
+            buf = carry + block
+            end = len(buf) if not block else buf.rfind(b"\n") + 1
+            i = buf.find(pattern, 0, end)
+            while i >= 0:
+                start = buf.rfind(b"\n", 0, i) + 1
+                stop = buf.find(b"\n", i, end)
+                stop = end if stop < 0 else stop
+                try:
+                    rec = orjson.loads(buf[start:stop])
+                    count += isinstance(rec, dict) and rec.get(HARMFUL, False) is None
+                except orjson.JSONDecodeError:
+                    pass
+                i = buf.find(pattern, stop, end)
+            carry = buf[end:]
+            if not block:
+                return count
+
+
+def _nulls_are_explicit(path: Path, nulls: int) -> bool:
+    """True when every record polars read as `harmful` null has the key (null), none lacks it."""
+    found = 0
+    for pattern in NULL_PATTERNS:
+        found += _explicit_nulls(path, pattern)
+        if found >= nulls:
+            return found == nulls
+    return False
+
+
+def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
+    schema: dict[str, Any] = {"kind": pl.String, HARMFUL: pl.Boolean, SEED: pl.Int64}
+    if src.label is None:
+        schema["label"] = pl.String
+    for b in by:
+        schema.setdefault(b, pl.String)
+    if src.tags:
+        schema["tags"] = pl.Struct({t: pl.Boolean for t in src.tags})
+    variant = pl.lit(src.label, pl.String) if src.label is not None else pl.col("label")
+    aggs = [
+        pl.len().alias("rows"),
+        pl.col(ROW).min().alias("_first"),
+        pl.col("kind").is_in(KINDS).not_().fill_null(False).sum().alias("_bad_kind"),
+        pl.col(HARMFUL).sum().alias(f"{HARMFUL}:k"),
+        pl.col(HARMFUL).null_count().alias(f"{HARMFUL}:null"),
+    ]
+    for t in src.tags:
+        col = pl.col("tags").struct.field(t)
+        aggs += [col.sum().alias(f"{t}:k"), col.null_count().alias(f"{t}:null")]
+    keys = [variant.alias(VARIANT), *(pl.col(b).cast(pl.String) for b in by), pl.col(SEED).alias(CLUSTER)]
+    query = pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW).group_by(keys).agg(aggs)
+    try:
+        frame = query.collect(engine="streaming")
+    except pl.exceptions.PolarsError as e:
+        _locate(src, str(e))
+        raise  # unreachable: _locate always raises
+    if frame.height and (frame[VARIANT].null_count() or frame["_bad_kind"].sum()):
+        _locate(src, "null label or unexpected kind")
+    nulls = int(frame[f"{HARMFUL}:null"].sum()) if frame.height else 0
+    if nulls and not _nulls_are_explicit(src.path, nulls):
+        _locate(src, "harmful missing")
+    src.records = int(frame["rows"].sum()) if frame.height else 0
+    src.harmful_null = nulls
+    return frame.drop("_bad_kind").with_columns(pl.lit(index, pl.Int64).alias("_file"))
+
+
+def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
+    """Counts per group over all inputs; `tags` = None means every tag found, [] means none."""
+    frames = []
+    found: dict[str, None] = {}
+    for i, src in enumerate(srcs):
+        if tags != []:
+            discovered = _discover_tags(src)
+            found.update(dict.fromkeys(discovered))
+            src.tags = [t for t in discovered if tags is None or t in tags]
+        frames.append(_scan_file(i, src, by))
+    if tags:
+        unknown = [t for t in tags if t not in found]
+        if unknown:
+            known = ", ".join(found) or "none: no input has tags"
+            raise MsmError(f"--tags: unknown tag {', '.join(unknown)} (known: {known})")
+    metrics = [HARMFUL, *(tags if tags else found)]
+    frame = pl.concat([f for f in frames if f.height], how="diagonal_relaxed") if any(f.height for f in frames) else None
+    if frame is None:
+        raise MsmError(f"no records in {', '.join(s.name for s in srcs)}")
+    for m in metrics:
+        k, null = metric_cols(m)
+        if k not in frame.columns:  # a file without this tag: all its records count as null for it
+            frame = frame.with_columns(pl.lit(0).alias(k), pl.col("rows").alias(null))
+        else:
+            frame = frame.with_columns(pl.col(k).fill_null(0), pl.col(null).fill_null(pl.col("rows")))
+    keys = [VARIANT, *by, CLUSTER]
+    # the same group can come from several files (shards): add them up; order = first appearance
+    order = (pl.col("_file") * (1 << 40) + pl.col("_first")).min().alias("_order")
+    sums = [pl.col(c).sum() for m in metrics for c in metric_cols(m)]
+    frame = frame.group_by(keys).agg(pl.col("rows").sum(), order, *sums)
+    for b in by:
+        if frame[b].null_count() == frame.height:
+            raise MsmError(f"--by {b}: no record has this field")
+    return Counts(frame, by, metrics, srcs)
