@@ -59,20 +59,35 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def _usage_errors() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(ClickException, Abort, Exit) classes of both click and the copy of click that typer vendors."""
     import click
+    import typer.exceptions
 
+    errs, aborts, exits = [click.ClickException], [click.exceptions.Abort, typer.exceptions.Abort], [
+        click.exceptions.Exit, typer.exceptions.Exit]
+    try:
+        from typer._click import exceptions as vendored
+
+        errs.append(vendored.ClickException)
+    except ImportError:
+        pass
+    return tuple(errs), tuple(aborts), tuple(exits)
+
+
+def main() -> None:
+    errors, aborts, exits = _usage_errors()
     try:
         rv = app(standalone_mode=False)
     except MsmError as e:
         print(f"msm: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except exits as e:
+        sys.exit(getattr(e, "exit_code", 0))
+    except aborts:
         print("msm: aborted", file=sys.stderr)
         sys.exit(130)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except errors as e:
         e.show()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:

@@ -63,18 +63,23 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:48] or "section"
 
 
-def find_placeholders(text: str, path: str) -> None:
+def find_placeholders(text: str, path: str, known: tuple[str, ...] | None = None) -> None:
     """Raise on the first `{identifier}` that is not a known placeholder."""
+    known = PLACEHOLDERS if known is None else known
     for lineno, line in enumerate(text.splitlines(), 1):
         for m in _PLACEHOLDER.finditer(line):
-            if m.group(1) not in PLACEHOLDERS:
-                known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-                raise at(path, lineno, "placeholder", f"unknown placeholder {m.group(0)} (known: {known})")
+            if m.group(1) not in known:
+                names = ", ".join("{" + p + "}" for p in known)
+                raise at(path, lineno, "placeholder", f"unknown placeholder {m.group(0)} (known: {names})")
 
 
-def substitute(text: str, values: dict[str, str], path: str = "<template>") -> str:
-    """Plain placeholder substitution in one pass; substituted values are never re-scanned."""
-    find_placeholders(text, path)
+def substitute(text: str, values: dict[str, str], path: str = "<template>", known: tuple[str, ...] | None = None) -> str:
+    """Plain placeholder substitution in one pass; substituted values are never re-scanned.
+
+    `known` names the placeholders a template may use (default: the spec's two); any other
+    `{identifier}` is an error naming the line, and a known one without a value is left as is.
+    """
+    find_placeholders(text, path, known)
 
     def repl(m: re.Match) -> str:
         return values.get(m.group(1), m.group(0))

@@ -1,0 +1,112 @@
+"""`msm tag-reasoning`: tag what rollouts reasoned (spec rules invoked, reasoning patterns), or score a tagger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import _options as opt
+
+TAGGERS = ("lexical", "llm")
+
+
+def tag_reasoning(
+    rollouts: Annotated[str | None, typer.Argument(help="Rollout JSONL from am-eval ('-' = stdin). Not needed with --validate.", metavar="ROLLOUTS.jsonl")] = None,
+    spec: Annotated[str | None, typer.Option("--spec", help="Required. Spec JSONL from spec-render (or a spec file / shipped spec name); its rule sections (SP1, ...) become tags.", metavar="SPEC")] = None,
+    rubric: Annotated[str | None, typer.Option("--rubric", help="Rubric JSON with the pattern tags, lexical cues and LLM prompt (default: the shipped one).", metavar="FILE")] = None,
+    tagger: Annotated[str, typer.Option("--tagger", "-t", help="lexical (regex cues, instant) or llm (a model judges each trace).")] = "lexical",
+    model: opt.Model = "default",
+    backend: opt.Backend = "hf",
+    base_url: opt.BaseUrl = None,
+    trust_remote_code: opt.TrustRemoteCode = False,
+    temperature: Annotated[float, typer.Option("--temperature", help="llm: sampling temperature of the first attempt.")] = 0.0,
+    retry_temperature: Annotated[float, typer.Option("--retry-temperature", help="llm: temperature floor for the one retry of an invalid reply (it also gets a new seed).")] = 0.7,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="llm: token limit for the JSON reply; a truncated reply counts as invalid.")] = 512,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Records tagged per batch (and per backend call); output is appended after each batch.")] = 32,
+    seed: opt.Seed = 0,
+    shard: opt.Shard = None,
+    output: opt.Output = "-",
+    rejects: opt.Rejects = None,
+    validate: Annotated[str | None, typer.Option("--validate", help="Score the tagger against hand labels ({id, reasoning, labels}) instead of tagging rollouts.", metavar="LABELS.jsonl")] = None,
+    predictions: Annotated[str | None, typer.Option("--predictions", help="--validate: also write each trace's tags next to its labels here (JSONL), to read the disagreements.", metavar="PATH")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="--validate output: table (aligned text) or jsonl (one score record per tag).")] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+) -> None:
+    """Tag rollout reasoning with spec rules and reasoning patterns; --validate scores the tagger."""
+    from .. import jsonl
+    from ..errors import MsmError
+    from ..tagging import rubric as rubricmod
+
+    if tagger not in TAGGERS:
+        raise MsmError(f"--tagger {tagger}: expected lexical or llm")
+    if fmt not in ("table", "jsonl"):
+        raise MsmError(f"--format {fmt}: expected table or jsonl")
+    if batch_size < 1 or max_tokens < 1:
+        raise MsmError("--batch-size and --max-tokens must be at least 1")
+    if spec is None:
+        raise MsmError("--spec is required: the spec JSONL (from msm spec-render) whose rules become tags")
+    if validate is None and rollouts is None:
+        raise MsmError("give ROLLOUTS.jsonl to tag, or --validate LABELS.jsonl to score the tagger")
+    if validate is not None and rollouts is not None:
+        raise MsmError("give either ROLLOUTS.jsonl or --validate LABELS.jsonl, not both")
+    sh = jsonl.Shard.parse(shard)
+
+    rb = rubricmod.load(rubric)
+    rules, spec_ids, spec_sha = rubricmod.load_spec_rules(spec)
+    if not rules:
+        print(f"msm: warning: {spec}: no rule sections (ids like SP1); only the rubric's tags are used", file=sys.stderr)
+    ts = rubricmod.tagset(rb, rules, spec_ids, spec_sha)
+
+    if tagger == "lexical":
+        from ..tagging.lexical import LexicalTagger
+
+        tg = LexicalTagger(ts)
+    else:
+        from ..llm import Sampling, get_backend
+        from ..tagging.llm_tagger import LLMTagger
+
+        be = get_backend(backend, model, base_url=base_url, trust_remote_code=trust_remote_code,
+                         batch_size=batch_size, progress=not quiet)
+        tg = LLMTagger(ts, be, Sampling(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed),
+                       retry_temperature=retry_temperature)
+    try:
+        if validate is not None:
+            _validate(validate, tg, ts, fmt, output, predictions)
+        else:
+            from ..tagging.run import tag_file
+
+            counts = tag_file(rollouts, tg, ts, output=output, rejects=rejects, shard=sh,
+                              batch_size=batch_size, progress=not quiet)
+            if not quiet:
+                print(f"msm: {counts.summary()}", file=sys.stderr)
+    finally:
+        tg.close()
+
+
+def _validate(path: str, tg, ts, fmt: str, output: str, predictions: str | None) -> None:
+    from .. import jsonl
+    from ..tagging import validate as val
+    from ..tagging.run import provenance
+
+    rows, items, results = val.run(path, tg, ts.ids)
+    prov = provenance(tg, ts)
+    if predictions is not None:
+        jsonl.write(predictions, val.prediction_records(items, results, prov))
+    if fmt == "jsonl":
+        jsonl.write(output, val.score_records(rows, path, prov))
+        return
+    text = val.table(rows) + "\n"
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+    nulls = sum(not r.decided for r in results)
+    print(f"msm: tag-reasoning: {len(items)} labelled traces, {tg.kind} tagger, {nulls} with null tags", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tag-reasoning")(tag_reasoning)
