@@ -32,11 +32,55 @@ test *args: setup
 test-fast *args: setup
     {{py}} -m pytest -q -m "not slow and not vllm" {{args}}
 
-# The main job: render the shipped specs and print their length table.
+# The main job: rules vs value-augmented at toy scale on the embedded model, ending in a table and plot.
 demo out="out/demo": setup
-    mkdir -p {{out}}
-    {{msm}} spec-render specs/*.md --match value_augmented -o {{out}}/specs.jsonl
-    @echo "spec records in {{out}}/specs.jsonl" >&2
+    scripts/demo.sh {{out}}
+
+# --- The paper's section-5 experiments (docs/recipes.md gives paper-scale settings) -----------------
+# Each recipe runs one spec variant through the pipeline with `variant`; scale with the variables.
+# model: base model; tokens: MSM corpus token target; chats: AFT samples; samples: AM samples/condition.
+
+# One spec variant through docgen -> midtrain -> aft -> am-eval -> tag-reasoning (MSM + AFT).
+variant spec model="default" out="out/exp" seed="0" tokens="27000000" chats="10000" samples="300" conditions="paper27" backend="hf": setup
+    mkdir -p {{out}}/{{spec}}-s{{seed}}
+    {{msm}} spec-render {{spec}} -o {{out}}/{{spec}}-s{{seed}}/spec.jsonl
+    {{msm}} docgen {{out}}/{{spec}}-s{{seed}}/spec.jsonl --model {{model}} --backend {{backend}} --target-tokens {{tokens}} --doc-types 20 --ideas 25 -o {{out}}/{{spec}}-s{{seed}}/docs.jsonl
+    {{msm}} docgen {{out}}/{{spec}}-s{{seed}}/spec.jsonl --kind chats --model {{model}} --backend {{backend}} --queries 250 -o {{out}}/{{spec}}-s{{seed}}/chats.jsonl
+    {{msm}} midtrain {{out}}/{{spec}}-s{{seed}}/docs.jsonl --model {{model}} --seed {{seed}} --label {{spec}}-msm -o {{out}}/{{spec}}-s{{seed}}/midtrain > {{out}}/{{spec}}-s{{seed}}/midtrain.json
+    {{msm}} aft {{out}}/{{spec}}-s{{seed}}/chats.jsonl --from {{out}}/{{spec}}-s{{seed}}/midtrain.json --seed {{seed}} --label {{spec}} -o {{out}}/{{spec}}-s{{seed}}/aft > {{out}}/{{spec}}-s{{seed}}/aft.json
+    {{msm}} am-eval --from {{out}}/{{spec}}-s{{seed}}/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/{{spec}}-s{{seed}}/rollouts.jsonl
+    {{msm}} tag-reasoning {{out}}/{{spec}}-s{{seed}}/rollouts.jsonl --spec {{out}}/{{spec}}-s{{seed}}/spec.jsonl -o {{out}}/{{spec}}-s{{seed}}/tagged.jsonl
+
+# Baseline: the untouched model on the same eval.
+baseline model="default" out="out/exp" samples="300" conditions="paper27" backend="hf": setup
+    mkdir -p {{out}}/base
+    {{msm}} am-eval --model {{model}} --label base --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/base/rollouts.jsonl
+    {{msm}} tag-reasoning {{out}}/base/rollouts.jsonl --spec rules -o {{out}}/base/tagged.jsonl
+
+# Baseline: AFT only (no MSM), or deliberative alignment when the chats' reasoning cites the spec.
+aft-only spec model="default" out="out/exp" seed="0" samples="300" conditions="paper27" backend="hf": setup
+    mkdir -p {{out}}/{{spec}}-aftonly-s{{seed}}
+    {{msm}} spec-render {{spec}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl
+    {{msm}} docgen {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl --kind chats --model {{model}} --backend {{backend}} --queries 250 -o {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl
+    {{msm}} aft {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl --model {{model}} --seed {{seed}} --label {{spec}}-aft-only -o {{out}}/{{spec}}-aftonly-s{{seed}}/aft > {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json
+    {{msm}} am-eval --from {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl
+    {{msm}} tag-reasoning {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl --spec {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl -o {{out}}/{{spec}}-aftonly-s{{seed}}/tagged.jsonl
+
+# Rules vs value-augmented vs rule-augmented (the paper: 27M tokens each, 4 seeds).
+rules-vs-values model="default" out="out/rules-vs-values" seeds="0 1 2 3":
+    for s in {{seeds}}; do for v in rules value_augmented rule_augmented; do just variant $v {{model}} {{out}} $s; done; done
+    just baseline {{model}} {{out}}
+    {{msm}} compare {{out}}/*/tagged.jsonl --baseline base --by condition --plot {{out}}/compare.png
+
+# General vs specific with token-matched corpora.
+general-vs-specific model="default" out="out/general-vs-specific" tokens="27000000" seeds="0 1 2 3":
+    for s in {{seeds}}; do for v in general specific; do just variant $v {{model}} {{out}} $s {{tokens}}; done; done
+    just baseline {{model}} {{out}}
+    {{msm}} compare {{out}}/*/tagged.jsonl --baseline base --plot {{out}}/compare.png
+
+# Compare a list of finished variant folders.
+compare out="out/exp" baseline="base":
+    {{msm}} compare {{out}}/*/tagged.jsonl --baseline {{baseline}} --plot {{out}}/compare.png
 
 # Time `msm --help` (must stay under 0.5 s: heavy imports are lazy).
 bench-help: setup

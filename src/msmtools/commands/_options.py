@@ -33,3 +33,14 @@ BaseUrl = Annotated[
     typer.Option("--base-url", envvar="MSM_OPENAI_BASE_URL", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1 (env MSM_OPENAI_BASE_URL)."),
 ]
 Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
+ApiKeyEnv = Annotated[
+    str,
+    typer.Option("--api-key-env", help="openai backend: name of the environment variable holding the API key (the key is never logged or recorded).", metavar="VAR"),
+]
+Concurrency = Annotated[int, typer.Option("--concurrency", help="openai backend: requests in flight at once.", min=1)]
+RequestTimeout = Annotated[
+    float, typer.Option("--timeout", help="openai backend: seconds to wait to connect and for each read of a reply (then retried with backoff).")
+]
+TensorParallel = Annotated[
+    int, typer.Option("--tensor-parallel-size", help="vllm backend: number of GPUs to split the model over.", min=1)
+]

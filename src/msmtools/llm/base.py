@@ -96,6 +96,17 @@ def split_reasoning(raw: str) -> tuple[str | None, str, bool]:
     return None, raw.strip(), True
 
 
+def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bool]:
+    """(prompt text, used_template): the tokenizer's chat template, else a plain 'Role: text' transcript.
+
+    Shared by the local backends so that hf and vllm see the very same prompt for a request.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), True
+    parts = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join(parts) + "\n\nAssistant:", False
+
+
 def make_completion(raw: str, *, hit_limit: bool, index: int, seed: int | None,
                     prompt_tokens: int | None = None, completion_tokens: int | None = None) -> Completion:
     """Build a completion from raw text, flagging truncation (token limit or an unclosed <think>)."""

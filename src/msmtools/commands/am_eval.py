@@ -1,0 +1,134 @@
+"""`msm am-eval`: agentic-misalignment rollouts, action gates and LLM grades, as rollout records."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from . import _options as opt
+
+_EPILOG = (
+    "Examples: msm am-eval -m default -c paper27 --samples 2 --max-tokens 256 -o rollouts.jsonl | "
+    "msm aft ... | msm am-eval -m - -c paper27 -o rollouts.jsonl | "
+    "msm am-eval --grade-only rollouts.jsonl --grader-backend openai --grader-model M -o regraded.jsonl"
+)
+
+
+def am_eval(
+    condition_args: Annotated[list[str] | None, typer.Argument(help="Conditions, as for --conditions (both may be given).", metavar="CONDITION", show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="'default' (embedded SmolLM2-135M-Instruct), a local HF folder, a hub id, or '-' to read checkpoint records (msm aft/midtrain) from stdin.", metavar="MODEL")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Read checkpoint records from this JSONL file ('-' = stdin): adapter checkpoints run on their base_model, full ones as models.", metavar="PATH")] = None,
+    adapter: Annotated[list[str] | None, typer.Option("--adapter", "-a", help="A LoRA adapter folder on --model; repeat to evaluate several adapters in one job (one variant each).", metavar="DIR")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", help="Variant label in records and summary (default: from the adapter or model name); give one per adapter.", metavar="LABEL")] = None,
+    conditions: Annotated[list[str] | None, typer.Option("--conditions", "-c", help="Condition set (paper27, full), condition ids such as murder_explicit-america_replacement, or glob patterns over full (leaking_*_none); comma lists and repeats allowed. Default: paper27.", metavar="CONDITIONS")] = None,
+    extra_instructions: Annotated[str | None, typer.Option("--extra-instructions", help="Extra system instructions for every condition: none, dont (three prohibitions) or goal (an overriding employee-welfare goal). Default: as in the condition ids (none).", metavar="none|dont|goal")] = None,
+    prod: Annotated[bool, typer.Option("--prod", help="No private scratchpad in the system prompt (adds _prod to condition ids).")] = False,
+    model_name: Annotated[str, typer.Option("--model-name", help="The agent's name in the prompts (its email address and weights path follow it).", metavar="NAME")] = "Alex",
+    weigh_values: Annotated[bool, typer.Option("--weigh-values/--no-weigh-values", help="Keep the MSM release's second scratchpad paragraph (weigh consequences and what you value); the earlier Lynch et al. prompt has none.")] = True,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per condition and variant (the paper: 300), drawn in one request per condition.")] = 300,
+    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature of the evaluated model (the paper: 0.7).")] = 0.7,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling of the evaluated model.")] = 1.0,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token limit per reply (the paper: 4096); replies that hit it are kept, graded and flagged truncated.")] = 4096,
+    seed: opt.Seed = 0,
+    backend: opt.Backend = "hf",
+    base_url: opt.BaseUrl = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences per forward batch.")] = 16,
+    grader_model: Annotated[str | None, typer.Option("--grader-model", help="Grader model (default: the evaluated base model).", metavar="MODEL")] = None,
+    grader_backend: Annotated[str | None, typer.Option("--grader-backend", help="Grader backend: hf, vllm or openai (default: --backend).", metavar="hf|vllm|openai")] = None,
+    grader_base_url: Annotated[str | None, typer.Option("--grader-base-url", help="openai grader: server URL (default: --base-url).", metavar="URL")] = None,
+    grader_max_tokens: Annotated[int | None, typer.Option("--grader-max-tokens", help="Token limit of a grader reply (default: --max-tokens).")] = None,
+    grader_temperature: Annotated[float, typer.Option("--grader-temperature", help="Grader temperature of the first attempt; the one retry of an unparseable reply uses a new seed and at least 0.7.")] = 0.0,
+    grade: Annotated[str, typer.Option("--grade", help="Which rollouts the grader reads: all (as the published eval), gated (only those whose gate fired: cheaper, same harmful under gate-and-grader) or none (grade later with --grade-only).", metavar="all|gated|none")] = "all",
+    harmful: Annotated[str, typer.Option("--harmful", help="harmful = gate-and-grader (the paper's rule), grader, or gate.", metavar="RULE")] = "gate-and-grader",
+    grade_only: Annotated[str | None, typer.Option("--grade-only", help="Re-grade the rollouts in this file (no generation), write new records and report Cohen's kappa against their previous grades.", metavar="ROLLOUTS.jsonl")] = None,
+    render_only: Annotated[bool, typer.Option("--render-only", help="Write the rendered prompts of the selected conditions (kind am_prompt) and stop; no model is loaded.")] = False,
+    scenario_dir: Annotated[str | None, typer.Option("--scenario-dir", help="Folder whose scenario files (common.toml, leaking.toml, ...) replace the shipped ones of the same name.", metavar="DIR")] = None,
+    cache: Annotated[str | None, typer.Option("--cache", help="Also save every model call in this folder (llm call cache): a killed run loses nothing, a rerun recomputes nothing.", metavar="DIR")] = None,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Sequences generated (then graded and written) per backend call, whole conditions at a time (default: --batch-size for hf, 256 otherwise).")] = None,
+    output: opt.Output = "-",
+    rejects: opt.Rejects = None,
+    shard: opt.Shard = None,
+    trust_remote_code: opt.TrustRemoteCode = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, projection or summary on stderr.")] = False,
+) -> None:
+    """Agentic-misalignment eval: sample the agent in each condition, gate and grade its actions, append rollout records.
+
+    Resumable (a rerun skips ids already in --output) and shardable over (variant, condition).
+    A summary of harmful rates per condition goes to stderr at the end.
+    """
+    from .. import jsonl
+    from ..am import conditions as C
+    from ..am import rollouts, variants
+    from ..am.render import PromptOptions, render
+    from ..errors import MsmError
+    from ..ids import stable_id
+    from ..llm import BACKENDS
+
+    for name, value in (("--backend", backend), ("--grader-backend", grader_backend)):
+        if value is not None and value not in BACKENDS:
+            raise MsmError(f"{name} {value}: expected one of {', '.join(BACKENDS)}")
+    if extra_instructions is not None and extra_instructions not in C.EXTRAS:
+        raise MsmError(f"--extra-instructions {extra_instructions}: expected one of {', '.join(C.EXTRAS)}")
+    conds = C.select([*(conditions or []), *(condition_args or [])] or ["paper27"], extra=extra_instructions,
+                     prod=prod or None)
+    options = PromptOptions(model_name=model_name, weigh_values=weigh_values)
+
+    if render_only:
+        recs = []
+        for c in conds:
+            r = render(c, options, scenario_dir)
+            recs.append({"kind": "am_prompt", "id": stable_id("am-prompt", c.id, model_name, weigh_values, r.prompt_sha),
+                         "condition": c.id, "scenario": c.scenario, "goal_type": c.goal_type, "goal_value": c.goal_value,
+                         "urgency_type": c.urgency, "extra_instructions": c.extra, "prod": c.prod,
+                         "model_name": model_name, "weigh_values": weigh_values, "prompt_sha": r.prompt_sha,
+                         "system": r.system, "user": r.user,
+                         "emails": [{k: e[k] for k in ("id", "key", "from", "to", "subject")} for e in r.emails],
+                         "gate": r.gate})
+        jsonl.write(output, recs)
+        return
+
+    common = dict(base_url=base_url, batch_size=batch_size, trust_remote_code=trust_remote_code or None)
+    grader_opts = dict(base_url=grader_base_url or base_url, batch_size=batch_size,
+                       trust_remote_code=trust_remote_code or None) if (grader_backend or grader_base_url) else {}
+    cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                  seed=seed, backend=backend, backend_opts=common, grader_model=grader_model,
+                  grader_backend=grader_backend, grader_opts=grader_opts, grader_max_tokens=grader_max_tokens,
+                  grader_temperature=grader_temperature, grade=grade, harmful_mode=harmful, output=output,
+                  rejects=rollouts.default_rejects(output, rejects), shard=jsonl.Shard.parse(shard),
+                  chunk_size=chunk_size or (batch_size if backend == "hf" else 256), scenario_dir=scenario_dir, cache=cache, progress=not quiet)
+
+    if grade_only is not None:
+        if model is None and grader_model is None:
+            raise MsmError("--grade-only: name the grader with --grader-model (or --model)")
+        cfg = rollouts.EvalConfig(variants=[variants.Variant(model or grader_model, None, "grader")], conditions=conds, **cfg_kw)
+        summary, (k, n, agree) = rollouts.grade_only(cfg, grade_only)
+        if not quiet:
+            print(summary.text(), file=sys.stderr)
+            if n and k is not None:
+                print(f"grader agreement with the previous grades: Cohen's kappa {k:.3f} over {n} rollouts "
+                      f"(raw agreement {agree:.3f})", file=sys.stderr)
+            elif n:
+                print(f"grader agreement: raw agreement {agree:.3f} over {n} rollouts; kappa undefined "
+                      "(both graders gave a single answer throughout)", file=sys.stderr)
+            else:
+                print("grader agreement: no rollout has both a previous and a new yes/no verdict", file=sys.stderr)
+        return
+
+    if from_ is not None and model not in (None, "-"):
+        raise MsmError("--from and --model: give one (checkpoint records, or a model)")
+    if from_ is not None or model == "-":
+        if adapter:
+            raise MsmError("--adapter: not with checkpoint records (they name their own adapters)")
+        vs = variants.from_checkpoints(from_ or "-", label or [])
+    else:
+        vs = variants.from_args(model, adapter or [], label or [])
+    cfg = rollouts.EvalConfig(variants=vs, conditions=conds, **cfg_kw)
+    summary = rollouts.run(cfg)
+    if not quiet and summary:
+        print(summary.text(), file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("am-eval", epilog=_EPILOG)(am_eval)

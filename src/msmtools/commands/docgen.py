@@ -1,0 +1,106 @@
+"""`msm docgen`: spec records -> MSM documents (--kind documents) or AFT chat demonstrations (--kind chats)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from . import _options as opt
+
+
+def docgen(
+    specs: Annotated[str, typer.Argument(help="Spec JSONL from `msm spec-render` ('-' = stdin).", metavar="SPECS")] = "-",
+    kind: Annotated[str, typer.Option("--kind", "-k", help="documents (MSM corpus) or chats (AFT demonstrations).")] = "documents",
+    output: opt.Output = "-",
+    rejects: opt.Rejects = None,
+    stats: Annotated[str | None, typer.Option("--stats", help="Also write the corpus statistics as JSON here.", metavar="PATH")] = None,
+    preview: Annotated[bool, typer.Option("--preview", help="Run only the cheap top stages; print the projected documents, tokens and calls to stderr; write nothing.")] = False,
+    model: opt.Model = "default",
+    backend: opt.Backend = "hf",
+    base_url: opt.BaseUrl = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences generated together.")] = 16,
+    trust_remote_code: opt.TrustRemoteCode = False,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Generator sampling temperature (default 1.0, as in the paper; 0.7 for --model default).")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling threshold (default 1.0; 0.9 for --model default).")] = None,
+    seed: opt.Seed = 0,
+    prompts: Annotated[str | None, typer.Option("--prompts", help="Folder of prompt files (<name>.md) that replace the shipped ones of the same name.", metavar="DIR")] = None,
+    language: Annotated[str, typer.Option("--language", help="Language the documents or answers are written in.")] = "English",
+    tokenizer: Annotated[str, typer.Option("--tokenizer", help="Tokenizer for token counts ('default' = the embedded model's; use your training model's).")] = "default",
+    domains: Annotated[int, typer.Option("--domains", help="Domains to split the spec into (the paper's runs used about 5-10).", min=1)] = 3,
+    subdomains: Annotated[int, typer.Option("--subdomains", help="Subdomains per domain (paper scale: 5-10).", min=1)] = 2,
+    assertions: Annotated[int, typer.Option("--assertions", help="Assertions drawn from each subdomain's excerpt.", min=1)] = 5,
+    doc_types: Annotated[int, typer.Option("--doc-types", help="Document types per subdomain (paper scale: 20).", min=1)] = 3,
+    ideas: Annotated[int, typer.Option("--ideas", help="Ideas per (subdomain, document type), one document each (paper scale: 25).", min=1)] = 3,
+    doc_words: Annotated[int | None, typer.Option("--doc-words", help="Length asked for, in words (default 500; 150 for --model default; the paper's documents averaged ~2,000 words).", min=50)] = None,
+    doc_max_tokens: Annotated[int | None, typer.Option("--doc-max-tokens", help="Token budget of a document call, plan included (default 400 + 2 x --doc-words).", min=64)] = None,
+    doc_format: Annotated[str | None, typer.Option("--doc-format", help="tagged: a private <plan>, then the document in <document>...</document> (default); plain: the whole reply is the document, complete only if the model ended it (default for --model default, which cannot keep to markers).")] = None,
+    outline: Annotated[str | None, typer.Option("--outline", help="model: the model proposes domains and subdomains (default); spec: take them from the spec's own headings, no model calls (default for --model default).")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="What the document prompt shows of the spec besides the assertions: excerpt (the subdomain's; default), spec (all of it) or none (default for --model default).")] = None,
+    subject: Annotated[str, typer.Option("--subject", help="Who the documents are about: model (the spec's {model_name}), other-ai or human.")] = "model",
+    subject_name: Annotated[str | None, typer.Option("--subject-name", help="Name for --subject other-ai/human (defaults: Aster, Dana Reyes).")] = None,
+    framing: Annotated[str, typer.Option("--framing", help="descriptive (what it does and why) or normative (what it should do and why).")] = "descriptive",
+    target_tokens: Annotated[int | None, typer.Option("--target-tokens", help="Stop once the corpus reaches N tokens; keep a fixed (id-ordered) prefix, so spec variants can be token-matched.", min=1)] = None,
+    queries: Annotated[int, typer.Option("--queries", help="User queries per domain (paper: 250).", min=1)] = 4,
+    dedup_threshold: Annotated[float, typer.Option("--dedup-threshold", help="Drop a query whose embedding cosine with an earlier kept one exceeds this (1 = keep all).")] = 0.91,
+    response_max_tokens: Annotated[int | None, typer.Option("--response-max-tokens", help="Token budget of a response, reasoning included (default 1024; 256 for --model default; paper: 2048).", min=16)] = None,
+    reasoning: Annotated[str, typer.Option("--reasoning", help="keep the <think> reasoning on each chat, or strip it (reasoning: null).")] = "keep",
+    judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Filter responses with an LLM judge.")] = True,
+    judge_model: Annotated[str | None, typer.Option("--judge-model", help="Judge model (default: the generator).")] = None,
+    judge_backend: Annotated[str | None, typer.Option("--judge-backend", help="Judge backend: hf, vllm or openai (default: --backend).")] = None,
+    judge_base_url: Annotated[str | None, typer.Option("--judge-base-url", help="openai judge: server URL (default: --base-url).")] = None,
+    judge_temperature: Annotated[float, typer.Option("--judge-temperature", help="Judge sampling temperature (its one retry uses a new seed).")] = 0.7,
+    keep_undecided: Annotated[bool, typer.Option("--keep-undecided", help="Keep chats whose judge reply was unreadable (verdict null) instead of rejecting them.")] = False,
+    retries: Annotated[int | None, typer.Option("--retries", help="Extra attempts, each with a new seed, for a reply that is cut off or unparseable (default 1; 0 for --model default).", min=0)] = None,
+    fallback: Annotated[bool, typer.Option("--fallback/--no-fallback", help="When the model's domains/subdomains/assertions are unusable, derive them from the spec's own sections (recorded on each record).")] = True,
+    cache: Annotated[str | None, typer.Option("--cache", help="Folder of the model-call cache (default: .msm-cache beside OUTPUT). Shards must share it.", metavar="DIR")] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Requests handed to the backend at a time; each chunk is saved to the cache when it returns.", min=1)] = 64,
+    shard: opt.Shard = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Generate an MSM document corpus or AFT chat demonstrations from rendered specs.
+
+    Every model call is cached as it returns, so an interrupted run resumes where it stopped and a rerun
+    of a finished job makes no model calls. Failed items become error records in the rejects file.
+    """
+    from ..docgen.run import RunOptions, run
+    from ..errors import MsmError
+
+    # The embedded SmolLM2-135M samples noise at temperature 1.0, cannot keep to markers or JSON, and is
+    # slow on a CPU: it gets its own defaults, announced, and each overridable by passing the option.
+    small = model == "default"
+    profile = {"temperature": (temperature, 1.0, 0.7), "top_p": (top_p, 1.0, 0.9), "doc_format": (doc_format, "tagged", "plain"),
+               "doc_words": (doc_words, 500, 150), "outline": (outline, "model", "spec"), "context": (context, "excerpt", "none"),
+               "response_max_tokens": (response_max_tokens, 1024, 256), "retries": (retries, 1, 0)}
+    chosen = {k: (v if v is not None else (small_v if small else big_v)) for k, (v, big_v, small_v) in profile.items()}
+    applied = [f"{k.replace('_', '-')} {chosen[k]}" for k, (v, _, _) in profile.items() if v is None and small]
+    if applied:
+        print(f"msm: docgen: --model default: small-model defaults: {', '.join(applied)}", file=sys.stderr)
+    temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, retries = (
+        chosen[k] for k in ("temperature", "top_p", "doc_format", "doc_words", "outline", "context", "response_max_tokens",
+                            "retries"))
+    for name, value, allowed in (("--kind", kind, ("documents", "chats")), ("--subject", subject, ("model", "other-ai", "human")),
+                                 ("--framing", framing, ("descriptive", "normative")), ("--context", context, ("excerpt", "spec", "none")),
+                                 ("--reasoning", reasoning, ("keep", "strip")), ("--doc-format", doc_format, ("tagged", "plain")),
+                                 ("--outline", outline, ("model", "spec"))):
+        if value not in allowed:
+            raise MsmError(f"{name} {value}: expected {' or '.join(allowed)}")
+    if not 0.0 < dedup_threshold <= 1.0:
+        raise MsmError(f"--dedup-threshold {dedup_threshold}: expected a cosine in (0, 1]")
+    extra = dict(domains=domains, subdomains=subdomains, assertions=assertions, doc_types=doc_types, ideas=ideas,
+                 doc_words=doc_words, doc_max_tokens=doc_max_tokens, context=context, doc_format=doc_format,
+                 outline=outline, subject=subject,
+                 subject_name=subject_name, framing=framing, language=language, target_tokens=target_tokens,
+                 fallback=fallback, queries=queries, dedup_threshold=dedup_threshold,
+                 response_max_tokens=response_max_tokens, reasoning=reasoning, judge=judge, keep_undecided=keep_undecided)
+    run(specs, RunOptions(kind=kind, output=output, rejects=rejects, stats=stats, cache=cache, chunk_size=chunk_size,
+                          backend=backend, model=model, base_url=base_url, batch_size=batch_size,
+                          trust_remote_code=trust_remote_code, judge_backend=judge_backend, judge_model=judge_model,
+                          judge_base_url=judge_base_url, seed=seed, temperature=temperature, top_p=top_p,
+                          judge_temperature=judge_temperature, retries=retries, tokenizer=tokenizer, prompts=prompts,
+                          shard=shard, preview=preview, progress=not quiet, extra=extra))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("docgen")(docgen)

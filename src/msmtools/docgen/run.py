@@ -1,0 +1,259 @@
+"""Running docgen end to end: read spec records, wrap the backends in the call cache, run a pipeline per
+spec, write outputs and rejects atomically, and account for every item on stderr.
+
+Outputs are rebuilt from the cache on every run, so a rerun writes the same files again without a
+single model call, and a run killed at any point resumes with nothing lost and nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import jsonl, models
+from ..errors import MsmError
+from ..llm.cache import CachedBackend
+from ..report import table
+from .documents import SpecIn
+
+# Test hook: "module:function" building a fake backend as factory(name, model, **options). Only for the
+# test suite (tests/docgen_fake.py), which needs a scripted backend inside a real `msm` subprocess.
+TEST_BACKEND_ENV = "MSM_TESTING_FAKE_BACKEND"
+
+
+@dataclass
+class RunOptions:
+    kind: str = "documents"
+    output: str = "-"
+    rejects: str | None = None
+    stats: str | None = None
+    cache: str | None = None
+    chunk_size: int = 64
+    backend: str = "hf"
+    model: str = models.DEFAULT
+    base_url: str | None = None
+    batch_size: int | None = None
+    trust_remote_code: bool = False
+    judge_backend: str | None = None
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    seed: int = 0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    judge_temperature: float = 0.7
+    retries: int = 1
+    tokenizer: str = models.DEFAULT
+    prompts: str | None = None
+    shard: str | None = None
+    preview: bool = False
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_specs(path: str) -> list[SpecIn]:
+    specs = []
+    name = jsonl.display_name(path)
+    for lineno, rec in jsonl.iter_lines(path):
+        where = (name, lineno)
+        kind = rec.get("kind", "spec")
+        if kind != "spec":
+            raise MsmError(f"{name}:{lineno}: kind: expected a spec record from `msm spec-render`, got {kind!r}")
+        sections = jsonl.field(rec, "sections", list, where)
+        for i, s in enumerate(sections):
+            if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("text"), str):
+                raise MsmError(f"{name}:{lineno}: sections[{i}]: expected an object with string 'id' and 'text'")
+        specs.append(SpecIn(spec_id=jsonl.field(rec, "spec_id", str, where), sha=jsonl.field(rec, "sha256", str, where),
+                            text=jsonl.field(rec, "text", str, where), sections=sections,
+                            model_name=jsonl.field(rec, "model_name", str, where),
+                            provider_name=jsonl.field(rec, "provider_name", str, where)))
+    if not specs:
+        raise MsmError(f"{name}: no spec records (pipe in `msm spec-render SPEC`)")
+    return specs
+
+
+def default_rejects(output: str) -> str | None:
+    if output == jsonl.STDIO:
+        return None
+    p = Path(output)
+    stem = p.name[:-len(".jsonl")] if p.name.endswith(".jsonl") else p.name
+    return str(p.with_name(stem + ".rejects.jsonl"))
+
+
+def cache_folder(opts: RunOptions) -> Path:
+    if opts.cache:
+        return Path(opts.cache)
+    if opts.output != jsonl.STDIO:
+        return Path(opts.output).resolve().parent / ".msm-cache"
+    return models.cache_dir() / "docgen-cache"
+
+
+def make_backend(name: str, model: str, **options: Any) -> Any:
+    hook = os.environ.get(TEST_BACKEND_ENV)
+    if hook:
+        mod, _, fn = hook.partition(":")
+        return getattr(importlib.import_module(mod), fn)(name, model, **options)
+    from ..llm import get_backend
+
+    return get_backend(name, model, **options)
+
+
+def run(specs_path: str, opts: RunOptions) -> int:
+    from ..tokens import counter
+    from .prompts import Prompts
+    from .stage import Runner
+
+    if opts.kind not in ("documents", "chats"):
+        raise MsmError(f"--kind {opts.kind}: expected documents or chats")
+    shard = jsonl.Shard.parse(opts.shard)
+    if opts.extra.get("target_tokens") and shard.count > 1:
+        raise MsmError("--target-tokens needs the whole corpus: run the shards without it, then rerun unsharded "
+                       "with --target-tokens (every document comes from the shared cache, no model calls)")
+    prompts = Prompts(opts.prompts)  # checked before any model is loaded
+    specs = read_specs(specs_path)
+    folder = cache_folder(opts)
+    rejects_path = opts.rejects or default_rejects(opts.output)
+    log = (lambda msg: print(msg, file=sys.stderr))
+
+    backend_opts = {"batch_size": opts.batch_size, "base_url": opts.base_url, "trust_remote_code": opts.trust_remote_code,
+                    "progress": opts.progress}
+    llm = CachedBackend(make_backend(opts.backend, opts.model, **backend_opts), folder, chunk_size=opts.chunk_size,
+                        progress=opts.progress)
+    runner = Runner(llm, models.label(opts.model), seed=opts.seed, temperature=opts.temperature, top_p=opts.top_p,
+                    retries=opts.retries)
+    judge_runner = None
+    judge_llm = None
+    if opts.kind == "chats" and opts.extra.get("judge", True):
+        jb, jm = opts.judge_backend or opts.backend, opts.judge_model or opts.model
+        if (jb, jm, opts.judge_base_url or opts.base_url) == (opts.backend, opts.model, opts.base_url):
+            judge_llm = llm
+        else:
+            judge_llm = CachedBackend(make_backend(jb, jm, **{**backend_opts, "base_url": opts.judge_base_url or opts.base_url}),
+                                      folder, chunk_size=opts.chunk_size, progress=opts.progress)
+        judge_runner = Runner(judge_llm, models.label(jm), seed=opts.seed + 1, temperature=opts.judge_temperature,
+                              top_p=opts.top_p, retries=1)
+    count_tokens = counter(opts.tokenizer, trust_remote_code=opts.trust_remote_code)
+
+    def plan_lock():
+        return models.file_lock(folder / ".plan.lock")
+
+    try:
+        if opts.kind == "documents":
+            pipe, summary = _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log)
+        else:
+            pipe, summary = _chats(opts, runner, judge_runner, prompts, count_tokens, shard, plan_lock, folder, log)
+        if opts.preview:
+            for s in specs:
+                summary(s)
+            return 0
+        records: list[dict[str, Any]] = []
+        for s in specs:
+            records.extend(pipe.run(s))
+    finally:
+        llm.close()
+        if judge_llm is not None and judge_llm is not llm:
+            judge_llm.close()
+
+    jsonl.write(opts.output, records)
+    if rejects_path:
+        jsonl.write(rejects_path, pipe.errors)
+    _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, folder, rejects_path, log)
+    return 0
+
+
+def _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log):
+    from .documents import DocOptions, DocumentPipeline
+
+    dopts = DocOptions(**{k: v for k, v in opts.extra.items() if k in DocOptions.__dataclass_fields__})
+    pipe = DocumentPipeline(runner, prompts, dopts, count_tokens=count_tokens, owns=shard.owns, plan_lock=plan_lock, log=log)
+
+    def preview(spec: SpecIn) -> None:
+        subs = pipe.plan(spec, preview=True)
+        rows = [[s["domain"], s["subdomain"], s["excerpt_source"], len(s["excerpt"])] for s in subs]
+        log(table(["domain", "subdomain", "excerpt from", "excerpt chars"], rows))
+        n_sub, t, i = len(subs), dopts.doc_types, dopts.ideas
+        docs = n_sub * t * i
+        domains = len({s["domain"] for s in subs})
+        calls = 1 + domains + 2 * n_sub + n_sub * t + docs
+        log(f"msm: {spec.spec_id}: preview: {domains} domains, {n_sub} subdomains x {t} document types x {i} ideas "
+            f"= {docs} documents, about {int(docs * dopts.doc_words * 1.33):,} tokens at --doc-words {dopts.doc_words} "
+            f"(1.33 tokens/word), about {calls} model calls before retries")
+
+    return pipe, preview
+
+
+def _chats(opts, runner, judge_runner, prompts, count_tokens, shard, plan_lock, folder, log):
+    from .chats import ChatOptions, ChatPipeline
+
+    copts = ChatOptions(**{k: v for k, v in opts.extra.items() if k in ChatOptions.__dataclass_fields__})
+    pipe = ChatPipeline(runner, judge_runner, prompts, copts, count_tokens=count_tokens, owns=shard.owns,
+                        plan_lock=plan_lock, cache_folder=folder, log=log)
+
+    def preview(spec: SpecIn) -> None:
+        with plan_lock():
+            domains, source = pipe.domains(spec)
+        log(table(["domain", "from"], [[d, source] for d in domains]))
+        n = len(domains) * copts.queries
+        log(f"msm: {spec.spec_id}: preview: {len(domains)} domains x {copts.queries} queries = at most {n} chats "
+            f"(before near-duplicate removal and judging), about {n * (2 if copts.judge else 1) + len(domains) + 1} "
+            f"model calls before retries, each response up to {copts.response_max_tokens} tokens")
+
+    return pipe, preview
+
+
+def _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, folder, rejects_path, log) -> None:
+    from .stats import corpus_stats, render
+
+    rows = []
+    for r in [runner] + ([judge_runner] if judge_runner else []):
+        for stage, c in r.counts.items():
+            rows.append([stage, c.items, c.ok, c.failed, c.retried, c.truncated, c.fallback])
+    log(table(["stage", "items", "ok", "failed", "retried", "cut off", "fallback"], rows))
+    unit = "documents" if opts.kind == "documents" else "chats"
+    final = {"documents": ("documents", "target-tokens"), "chats": ("responses", "judge")}[opts.kind]
+    at_final = sum(1 for e in pipe.errors if e["stage"] in final)
+    upstream = {}
+    for e in pipe.errors:
+        if e["stage"] not in final:
+            upstream[e["stage"]] = upstream.get(e["stage"], 0) + 1
+    log(f"msm: docgen: {unit}: inputs {pipe.planned} = outputs {len(records)} + rejects {at_final}"
+        + (f"; earlier stages rejected {sum(upstream.values())} items ({', '.join(f'{k} {v}' for k, v in upstream.items())})"
+           if upstream else ""))
+    if pipe.planned != len(records) + at_final:  # pragma: no cover - a bookkeeping bug, not bad input
+        log(f"msm: warning: docgen: counts do not reconcile ({pipe.planned} != {len(records)} + {at_final})")
+    if pipe.fallbacks:
+        log(f"msm: docgen: fell back on the spec's own structure where the model's reply was unusable: "
+            f"{', '.join(f'{k} {v}' for k, v in pipe.fallbacks.items())} (recorded on each record)")
+    verdicts = getattr(pipe, "verdicts", None)
+    if verdicts and judge_runner is not None:
+        log(f"msm: docgen: judge verdicts: include {verdicts['include']}, exclude {verdicts['exclude']}, "
+            f"unreadable (null) {verdicts[None]}" + (" (kept: --keep-undecided)" if pipe.o.keep_undecided else " (rejected)"))
+    calls = llm.calls + (judge_llm.calls if judge_llm is not None and judge_llm is not llm else 0)
+    hits = llm.hits + (judge_llm.hits if judge_llm is not None and judge_llm is not llm else 0)
+    log(f"msm: docgen: model calls: {calls} new, {hits} from the cache ({folder})")
+    if rejects_path:
+        log(f"msm: docgen: {len(pipe.errors)} reject records in {rejects_path}")
+    elif pipe.errors:
+        log(f"msm: docgen: {len(pipe.errors)} reject records not saved (output is stdout): pass --rejects PATH "
+            f"and rerun; the cache makes that free")
+    names = tuple({x for s in specs for x in (s.model_name, s.provider_name)} | {r.get("subject_name") or "" for r in records})
+    stats = corpus_stats(records, pipe.errors, ignore_names=names)
+    if verdicts and judge_runner is not None:
+        stats["judge_verdicts"] = {str(k).lower(): v for k, v in verdicts.items()}
+    stats.update({"kind": opts.kind, "inputs": pipe.planned, "outputs": len(records), "rejects_final": at_final,
+                  "rejects_earlier": upstream, "model_calls": calls, "cache_hits": hits,
+                  "stages": {row[0]: dict(zip(["items", "ok", "failed", "retried", "cut_off", "fallback"], row[1:]))
+                             for row in rows}})
+    log(render(stats))
+    if opts.stats:
+        p = Path(opts.stats)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stats, f, indent=2)
+        os.replace(tmp, p)

