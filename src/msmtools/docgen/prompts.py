@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import spec as specmod
-from ..errors import MsmError, at
+from ..errors import MsmError
 from ..ids import stable_id
 
 SHIPPED = Path(__file__).resolve().parent / "prompts"
@@ -72,14 +72,9 @@ class Prompts:
 
 def check(text: str, allowed: set[str], path: str) -> None:
     """Raise on a placeholder this template may not use, naming file and line."""
-    for lineno, line in enumerate(text.splitlines(), 1):
-        for m in specmod._PLACEHOLDER.finditer(line):
-            if m.group(1) not in allowed:
-                known = ", ".join("{" + a + "}" for a in sorted(allowed))
-                raise at(path, lineno, "placeholder", f"unknown placeholder {m.group(0)} (this template may use: {known})")
+    specmod.find_placeholders(text, path, tuple(sorted(allowed)))
 
 
 def fill(text: str, values: dict[str, str], path: str) -> str:
-    """One-pass substitution: values are inserted as they are and never scanned for placeholders."""
-    check(text, set(values), path)
-    return specmod._PLACEHOLDER.sub(lambda m: values[m.group(1)], text).strip()
+    """One-pass substitution (values are never re-scanned); every placeholder must have a value."""
+    return specmod.substitute(text, values, path, known=tuple(sorted(values))).strip()
