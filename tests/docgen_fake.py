@@ -146,8 +146,9 @@ class Rules:
         return '["' + '", "'.join(f"Area {chr(65 + i)}" for i in range(n)) + '"]'
 
     def _queries(self, prompt, h):
-        n = int(re.search(r"Write (\d+) different messages", prompt).group(1))
-        dom = re.search(r"area of conversation: (.*)\.", prompt).group(1)
+        m = re.search(r"Write (\d+) different messages.*area of conversation: (.*)\.", prompt, re.S) or re.search(
+            r"Write (\d+) questions.* about (.*)\. Number them", prompt)  # the full prompt, or the short one
+        n, dom = int(m.group(1)), m.group(2)
         start = (ord(dom[-1]) - 65) * n
         return "\n".join(f"{i + 1}. Can you help me with {TOPICS[(start + i) % len(TOPICS)]}?" for i in range(n))
 

@@ -142,6 +142,30 @@ def test_plain_format_keeps_whole_replies_that_ended_and_rejects_stubs(tmp_path,
     assert "Reply with the document only." in prompts[-1] and "<plan>" not in prompts[-1]
 
 
+def test_keep_truncated_keeps_cut_off_plain_documents_marked(tmp_path, spec_path, capsys):
+    plan = ['[{"domain": "Oversight", "sections": ["SP1"]}]', '[{"subdomain": "Correction", "sections": ["SP1"]}]',
+            '["Qwen accepts correction."]', '["Memo"]', '["A memo from an engineer.", "A second, different memo."]']
+    cut = Completion(text=f"Dear team, {LONG} and then", raw=f"Dear team, {LONG} and then", truncated=True,
+                     finish_reason="length")
+    replies = plan + [f"To all staff, {LONG}", cut]
+    docgen_fake.NEXT.append(Scripted(replies))
+    docs, rejects, err, _ = docgen(capsys, spec_path, tmp_path / "d.jsonl", retries=1, domains=1, subdomains=1,
+                                   doc_types=1, ideas=2, doc_format="plain", doc_words=150, keep_truncated=True)
+    assert rejects == [] and sorted(d["truncated"] for d in docs) == [False, True]
+    assert len(docgen_fake.BUILT[-1].requests) == len(replies)  # accepted as it came: no retry for the cut-off one
+    assert "1 kept records are cut off (--keep-truncated)" in err
+
+
+def test_chats_take_domains_from_the_spec_outline_and_a_short_query_prompt(tmp_path, spec_path, capsys):
+    chats, _, _, _ = docgen(capsys, spec_path, tmp_path / "c.jsonl", kind="chats", domains=2, queries=2,
+                            dedup_threshold=1.0, outline="spec", context="none")
+    prompts = docgen_fake.BUILT[-1].prompts
+    assert not any(re.search(r"List \d+ areas", p) for p in prompts)  # no chat-domains call
+    queries = [p for p in prompts if "Number them" in p]
+    assert len(queries) == 2 and all("<specification>" not in q for q in queries)
+    assert chats and {c["domain_source"] for c in chats} == {"spec-sections"}
+
+
 def test_outline_from_the_spec_makes_no_planning_calls(tmp_path, spec_path, capsys):
     docs, _, _, calls = docgen(capsys, spec_path, tmp_path / "d.jsonl", outline="spec", **SMALL)
     assert calls == 4 + 4 + 8 + 16  # assertions, doc types, ideas, documents: no domain or subdomain calls

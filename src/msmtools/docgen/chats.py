@@ -43,6 +43,9 @@ class ChatOptions:
     reasoning: str = "keep"  # keep | strip
     language: str = "English"
     fallback: bool = True
+    context: str = "spec"  # the queries prompt shows the whole spec; none: a short prompt without it (small models)
+    outline: str = "model"  # spec: conversation domains are the spec's section titles (no model call)
+    keep_truncated: bool = False  # keep responses cut off by the token limit, marked truncated: true
 
 
 def parse_verdict(c: Completion) -> tuple[str, str | None]:
@@ -98,6 +101,8 @@ class ChatPipeline:
     def domains(self, spec: SpecIn) -> tuple[list[str], str]:
         """(conversation domains, where they came from: model | spec-sections)."""
         o, names = self.o, {"model_name": spec.model_name, "provider_name": spec.provider_name}
+        if o.outline == "spec":
+            return Outline(spec.text, spec.sections).titles(o.domains), "spec-sections"
         key = stable_id("chat_domains", spec.sha, o.domains)
         msg = self.p.fill("chat_domains", spec=spec.text, count=o.domains, **names)
         done, errs = self.r.run("chat_domains", [list_task(key, [{"role": "user", "content": msg}], ("domain",),
@@ -117,8 +122,14 @@ class ChatPipeline:
         o, names = self.o, {"model_name": spec.model_name, "provider_name": spec.provider_name}
         domains, source = self.domains(spec)
         ids = {d: stable_id("chat_domain", spec.sha, d) for d in domains}
-        tasks = [list_task(ids[d], [{"role": "user", "content": self.p.fill("queries", spec=spec.text, domain=d,
-                                                                            count=o.queries, **names)}],
+        short = o.context == "none"  # a 135M model cannot write a JSON list after reading a whole spec
+
+        def prompt(d: str) -> str:
+            if short:
+                return self.p.fill("queries_short", domain=d, count=o.queries, **names)
+            return self.p.fill("queries", spec=spec.text, domain=d, count=o.queries, **names)
+
+        tasks = [list_task(ids[d], [{"role": "user", "content": prompt(d)}],
                            ("query",), o.queries, 100 + 120 * o.queries, max_len=3000, min_len=8) for d in domains]
         done, errs = self.r.run("queries", tasks)
         self._err(errs, spec, {ids[d]: {"domain": d} for d in domains})
@@ -153,7 +164,7 @@ class ChatPipeline:
             return c.text.strip(), (c.reasoning.strip() if c.reasoning else None)
 
         tasks = [Task(q["id"], [{"role": "system", "content": system}, {"role": "user", "content": q["query"]}],
-                      parse_response, o.response_max_tokens) for q in queries]
+                      parse_response, o.response_max_tokens, keep_truncated=o.keep_truncated) for q in queries]
         done, errs = self.r.run("responses", tasks)
         self._err(errs, spec, {q["id"]: {"domain": q["domain"], "query": q["query"]} for q in queries})
         answered = [q for q in queries if q["id"] in done]
@@ -176,6 +187,7 @@ class ChatPipeline:
                 "reasoning": kept_reasoning,
                 "tokens": self.count_tokens(q["query"]) + self.count_tokens(answer)
                 + (self.count_tokens(kept_reasoning) if kept_reasoning else 0),
+                "truncated": bool(d.completion.truncated),
                 "judge": judge, "language": o.language, "domain_source": q["domain_source"],
                 "generator": {**d.generator(self.r.llm.name, self.r.label), "reasoning": o.reasoning,
                               "prompts_sha": self.p.sha},

@@ -71,6 +71,7 @@ class DocOptions:
     language: str = "English"
     target_tokens: int | None = None
     fallback: bool = True
+    keep_truncated: bool = False
 
     def max_tokens(self) -> int:
         return self.doc_max_tokens or (400 if self.doc_format == "tagged" else 200) + 2 * self.doc_words
@@ -325,7 +326,7 @@ class DocumentPipeline:
                               assertions=_bullets(s["assertions"]), doc_type=t["doc_type"],
                               doc_type_description=t["description"] or t["doc_type"], idea=p["idea"],
                               domain=s["domain"], subdomain=s["subdomain"], words=o.doc_words, **names)
-            return Task(p["id"], _user(msg), parse_doc, o.max_tokens())
+            return Task(p["id"], _user(msg), parse_doc, o.max_tokens(), keep_truncated=o.keep_truncated)
 
         # With --target-tokens, documents are made in id order (a fixed pseudo-random order that mixes
         # domains and types), a chunk at a time, until the corpus is big enough.
@@ -368,7 +369,7 @@ class DocumentPipeline:
             docs.append({
                 "kind": "doc", "id": p["id"], "spec_id": spec.spec_id, "spec_sha": spec.sha,
                 "domain": s["domain"], "subdomain": s["subdomain"], "doc_type": p["type"]["doc_type"], "idea": p["idea"],
-                "text": text, "tokens": tokens, "truncated": False,
+                "text": text, "tokens": tokens, "truncated": bool(d.completion.truncated),
                 "subject": o.subject, "subject_name": names["subject_short"], "framing": o.framing, "language": o.language,
                 "sections": s["sections"], "excerpt_source": s["excerpt_source"],
                 "sources": sources, "fallbacks": [k for k, v in sources.items() if v != "model" and k not in chosen],

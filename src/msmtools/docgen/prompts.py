@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "framing_normative": {"subject_short"} | _SUBJECT_VARS,
     "chat_domains": {"spec", "count", "model_name", "provider_name"},
     "queries": {"spec", "count", "domain", "model_name", "provider_name"},
+    "queries_short": {"count", "domain", "model_name", "provider_name"},
     "response_system": {"spec", "model_name", "provider_name", "language"},
     "judge": {"spec", "query", "reasoning", "answer", "model_name", "provider_name"},
 }

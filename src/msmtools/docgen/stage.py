@@ -4,7 +4,8 @@ Every item is isolated: a reply that is cut off, unparseable or a backend error 
 only. Attempt k of an item uses a seed derived from (base seed, stage, item key, k), so a retry samples
 something new, a rerun asks exactly the same questions (and the cache answers them), and results do
 not depend on batching or sharding. After `retries` extra attempts an item becomes an error record.
-A reply cut off by `max_tokens` is retried with 1.5x the budget (up to 2.25x); it is never accepted.
+A reply cut off by `max_tokens` is retried with 1.5x the budget (up to 2.25x); it is never accepted,
+except where the user asked for `--keep-truncated`, and then its record says `truncated: true`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Task:
     messages: list[dict[str, str]]
     parse: Callable[[Completion], Any]  # raises ParseError when the reply has the wrong shape
     max_tokens: int
+    keep_truncated: bool = False  # accept a reply cut off by max_tokens (its record says truncated: true)
 
 
 def list_task(key: str, messages: list[dict[str, str]], fields: tuple[str, ...], limit: int, max_tokens: int,
@@ -113,6 +115,7 @@ class Runner:
                         raise ParseError(f"backend error: {c.error or 'no reply'}")
                     if c.truncated:
                         count.truncated += 1
+                    if c.truncated and not task.keep_truncated:
                         budget[k] = min(int(s.max_tokens * 1.5), int(task.max_tokens * 2.25))
                         raise ParseError(f"reply cut off at max_tokens={s.max_tokens}")
                     value = task.parse(c)

@@ -40,6 +40,7 @@ def corpus_stats(records: list[dict[str, Any]], errors: list[dict[str, Any]], *,
         "rejects": len(errors),
         "rejects_by_stage": dict(Counter(e.get("stage") for e in errors).most_common()),
         "truncated": sum(1 for e in errors if e.get("truncated")),
+        "kept_truncated": sum(1 for r in records if r.get("truncated")),
     }
     if any(r.get("kind") == "doc" for r in records):
         out["by_doc_type"] = dict(Counter(r.get("doc_type") for r in records).most_common())
@@ -66,7 +67,8 @@ def corpus_stats(records: list[dict[str, Any]], errors: list[dict[str, Any]], *,
 def render(stats: dict[str, Any]) -> str:
     lines = [f"records {stats['records']}, tokens {stats['tokens_total']} "
              f"(median {stats['tokens_median']}, p95 {stats['tokens_p95']}, max {stats['tokens_max']}); "
-             f"rejects {stats['rejects']} (cut off by max_tokens: {stats['truncated']})"]
+             f"rejects {stats['rejects']} (cut off by max_tokens: {stats['truncated']})"
+             + (f"; {stats['kept_truncated']} kept records are cut off (--keep-truncated)" if stats.get("kept_truncated") else "")]
     for key, head in (("by_domain", "domain"), ("by_doc_type", "doc type"), ("rejects_by_stage", "rejected at")):
         if stats.get(key):
             lines.append(table([head, "records"], [[k, v] for k, v in stats[key].items()]))

@@ -88,6 +88,7 @@ def data_sha(records: Iterable[Any]) -> str:
 def read_docs(paths: Sequence[str]) -> list[str]:
     """The `text` of every record (any `kind` but errors; other fields ignored)."""
     texts: list[str] = []
+    cut = 0
     for name, line, rec in jsonl.read_many(paths):
         if rec.get("kind") == "error":
             continue
@@ -95,9 +96,17 @@ def read_docs(paths: Sequence[str]) -> list[str]:
         if not text.strip():
             raise at(name, line, "text", "empty document")
         texts.append(text)
+        cut += rec.get("truncated") is True
     if not texts:
         raise MsmError(f"{', '.join(map(jsonl.display_name, paths))}: no documents (empty corpus)")
+    _warn_cut(cut, len(texts), "documents")
     return texts
+
+
+def _warn_cut(cut: int, total: int, what: str) -> None:
+    if cut:
+        print(f"msm: warning: {cut} of {total} {what} are marked truncated (cut off by the generator's token limit)",
+              file=sys.stderr)
 
 
 def tokenize_docs(tok: Any, texts: Sequence[str], seq_len: int, *, progress: bool = True) -> Corpus:
@@ -184,12 +193,15 @@ def parse_chat(rec: dict, where: tuple[str, int], reasoning: str) -> list[dict[s
 
 def read_chats(paths: Sequence[str], reasoning: str) -> list[tuple[str, int, list[dict[str, str]]]]:
     chats = []
+    cut = 0
     for name, line, rec in jsonl.read_many(paths):
         if rec.get("kind") == "error":
             continue
         chats.append((name, line, parse_chat(rec, (name, line), reasoning)))
+        cut += rec.get("truncated") is True
     if not chats:
         raise MsmError(f"{', '.join(map(jsonl.display_name, paths))}: no chats (empty input)")
+    _warn_cut(cut, len(chats), "chats")
     return chats
 
 
