@@ -4,7 +4,8 @@ Both sides use the hf backend on the embedded model, the same rendered prompt, t
 (sample j = seed + j) and the same number of generated tokens (end-of-sequence ignored, so every
 sample runs to --max-tokens), back to back in one process after a warm-up. It also
 times a prefill-only call (max_tokens=1) to show how much of a sample's cost is reading the ~1.5-2k
-token prompt, which batching rows of the same prompt does not share.
+token prompt: the batched call reads it once for all samples (the hf backend copies the prompt's
+KV cache to each sample row), the separate calls once each.
 
     python benchmarks/am_batching.py [--condition murder_none-none_replacement] [--samples 8] [--max-tokens 128]
 
@@ -62,8 +63,8 @@ def main() -> None:
     print(f"speed-up batched vs separate: {sw / bw:.2f}x wall, {sc / bc:.2f}x cpu (target >= 4x)")
     print(f"identical samples (same seed, batched vs alone): {same}/{args.samples}")
     share = args.samples * pre_w / sw
-    print(f"prefill share of the separate calls: {share:.0%} (batching repeats the prompt in every row, so this "
-          "part does not shrink; an upper bound on the speed-up is about 1 / share)")
+    print(f"prefill share of the separate calls: {share:.0%} (the batched call reads the prompt once and copies "
+          "its cache to every sample row, so this part shrinks by the number of samples)")
 
 
 if __name__ == "__main__":

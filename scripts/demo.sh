@@ -61,7 +61,7 @@ variant() {
   step "agentic-misalignment eval ($SAMPLES samples x $(wc -w <<<"$CONDITIONS") conditions, gate + LLM grader)"
   # shellcheck disable=SC2086
   $MSM am-eval --from "$d/aft.json" --conditions $CONDITIONS --samples "$SAMPLES" --max-tokens 96 \
-    --grade gated --grader-max-tokens 96 --seed "$SEED" -q -o "$d/rollouts.jsonl"
+    --grade gated --grader-max-tokens 96 --seed "$SEED" -o "$d/rollouts.jsonl"
 
   step "tag the reasoning (lexical tagger)"
   $MSM tag-reasoning "$d/rollouts.jsonl" --spec "$d/spec.jsonl" --tagger lexical -q -o "$d/tagged.jsonl"
@@ -74,7 +74,7 @@ base() {
   say "base: agentic-misalignment eval of the untouched model"
   # shellcheck disable=SC2086
   $MSM am-eval --model default --label base --conditions $CONDITIONS --samples "$SAMPLES" --max-tokens 96 \
-    --grade gated --grader-max-tokens 96 --seed "$SEED" -q -o "$d/rollouts.jsonl"
+    --grade gated --grader-max-tokens 96 --seed "$SEED" -o "$d/rollouts.jsonl"
   $MSM spec-render rules --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/spec.jsonl"
   $MSM tag-reasoning "$d/rollouts.jsonl" --spec "$d/spec.jsonl" --tagger lexical -q -o "$d/tagged.jsonl"
   say "base: done"

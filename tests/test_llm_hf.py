@@ -22,6 +22,15 @@ def test_seeded_samples_do_not_depend_on_batch(tiny_model):
     assert len({c.raw for c in together[1]}) > 1  # different seeds, different samples
 
 
+def test_samples_of_one_request_share_the_prefill_and_equal_single_draws(tiny_model):
+    b = get_backend("hf", str(tiny_model), batch_size=8, progress=False)
+    prompt = "a long shared prompt " * 20
+    shared = b.generate([_req(prompt, temperature=1.0, max_tokens=10, n=4, seed=7)])[0]
+    single = [b.generate([_req(prompt, temperature=1.0, max_tokens=10, n=1, seed=7 + j)])[0][0] for j in range(4)]
+    assert [c.raw for c in shared] == [c.raw for c in single]
+    assert [c.seed for c in shared] == [7, 8, 9, 10] and len({c.raw for c in shared}) > 1
+
+
 def test_truncation_is_flagged(tiny_model):
     b = get_backend("hf", str(tiny_model), progress=False)
     [[c]] = b.generate([_req("hello", temperature=1.0, max_tokens=5, seed=1)])

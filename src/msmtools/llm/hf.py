@@ -3,7 +3,9 @@
 Sampling is done by a logits processor that draws each row's token from that row's own
 `torch.Generator` (Gumbel-max, with the arithmetic batched), and `generate` itself runs greedily
 over the result. So sample j of a request with seed s gets the same random stream (seed s + j)
-whatever else is in its batch, which a single global seed cannot give. Batches are formed from requests of similar prompt length to waste little padding.
+whatever else is in its batch, which a single global seed cannot give. Batches are formed from requests
+of similar prompt length to waste little padding; the samples of one request (n > 1) are batched
+together and their shared prompt is prefilled once, which is most of the cost of a long prompt on a CPU.
 """
 
 from __future__ import annotations
@@ -136,8 +138,13 @@ class HFBackend:
         while i < len(items):
             key = group_key(items[i])
             chunk = [items[i]]
+            # The samples of one request (n > 1) get chunks of their own, so their prompt is read once.
+            multi = requests[items[i][0]].sampling.n > 1
             while len(chunk) < self.batch_size and i + len(chunk) < len(items) and group_key(items[i + len(chunk)]) == key:
-                chunk.append(items[i + len(chunk)])
+                nxt = items[i + len(chunk)]
+                if (multi or requests[nxt[0]].sampling.n > 1) and nxt[0] != chunk[0][0]:
+                    break
+                chunk.append(nxt)
             i += len(chunk)
             req0 = requests[chunk[0][0]]
             s = req0.sampling
@@ -147,8 +154,14 @@ class HFBackend:
             cfg = GenerationConfig(max_new_tokens=s.max_tokens, do_sample=False, num_beams=1,
                                    min_new_tokens=s.max_tokens if self.ignore_eos else None,
                                    pad_token_id=self._tok.pad_token_id, eos_token_id=sorted(eos_ids))
+            shared = len(chunk) > 1 and len({ri for ri, _ in chunk}) == 1 and enc["input_ids"].shape[1] > 1
             with self._use_adapter(req0.adapter), torch.inference_mode():
-                out = self._model.generate(**enc, generation_config=cfg,
+                kw: dict[str, Any] = dict(enc)
+                if shared:  # identical rows: prefill the prompt (all but its last token) once, then copy the cache
+                    cache = self._model(input_ids=enc["input_ids"][:1, :-1], use_cache=True).past_key_values
+                    cache.batch_repeat_interleave(len(chunk))
+                    kw["past_key_values"] = cache
+                out = self._model.generate(**kw, generation_config=cfg,
                                            logits_processor=[_row_sampler(seeds, s.temperature, s.top_p, self.device)])
             new = out[:, enc["input_ids"].shape[1]:].tolist()
             for (ri, j), toks, seed in zip(chunk, new, seeds):

@@ -376,7 +376,7 @@ def run(job: Job) -> dict[str, Any] | None:
             _append(job.metrics, rec)
             if step == start or (step + 1) % log_every == 0 or step + 1 == total:
                 mfu = f" | mfu {rec['mfu']:.1%}" if rec["mfu"] is not None else ""
-                log(f"step {step + 1}/{total} | loss {loss:.4f} | lr {lr:.2e} | {tps / 1e3:.1f}k tok/s{mfu} | "
+                log(f"step {step + 1}/{total} | loss {loss:.4f} | lr {lr:.2e} | {f'{tps / 1e3:.1f}k' if tps >= 1e3 else f'{tps:.0f}'} tok/s{mfu} | "
                     f"mem {rec['peak_mem_gb']:.1f} GB")
         if cfg_save_due(job, step + 1, total):
             checkpoint.save_state(work, step + 1, model, opt, sched,
