@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from .dedup import cached_near_duplicates
 from .documents import SpecIn
 from .outline import Outline
 from .prompts import Prompts
-from .stage import Runner, StageCount, Task, list_task
+from .stage import Pipeline, Runner, StageCount, Task, list_task
 
 VERDICTS = ("include", "exclude")
 
@@ -66,29 +65,16 @@ def parse_verdict(c: Completion) -> tuple[str, str | None]:
     return verdict, (r.group(1).strip() if r else None)
 
 
-class ChatPipeline:
+class ChatPipeline(Pipeline):
     def __init__(self, runner: Runner, judge: Runner | None, prompts: Prompts, opts: ChatOptions, *,
                  count_tokens: Callable[[str], int], owns: Callable[[str], bool] = lambda key: True,
                  plan_lock: Callable[[], Any] = contextlib.nullcontext, cache_folder: Path | None = None,
                  log: Callable[[str], None] | None = None):
-        self.r = runner
+        super().__init__(runner, prompts, opts, count_tokens=count_tokens, owns=owns, plan_lock=plan_lock, log=log)
         self.j = judge
-        self.p = prompts
-        self.o = opts
-        self.count_tokens = count_tokens
-        self.owns = owns
-        self.plan_lock = plan_lock
         self.cache_folder = cache_folder
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.errors: list[dict[str, Any]] = []
-        self.fallbacks: dict[str, int] = {}
-        self.planned = 0  # chats this shard is responsible for (queries after dedup)
         self.verdicts = {"include": 0, "exclude": 0, None: 0}
 
-    def _err(self, errs: list[dict[str, Any]], spec: SpecIn, context: dict[str, dict[str, Any]]) -> None:
-        for e in errs:
-            e.update({"spec_id": spec.spec_id, "spec_sha": spec.sha, **context.get(e["input_id"], {})})
-        self.errors.extend(errs)
 
     def queries(self, spec: SpecIn) -> list[dict[str, Any]]:
         """Domains, their queries, near-duplicates removed: identical in every shard."""
@@ -110,8 +96,7 @@ class ChatPipeline:
         if key in done:
             return [d["domain"] for d in done[key].value], "model"
         if o.fallback:
-            self.fallbacks["chat_domains"] = 1
-            self.r.counts["chat_domains"].fallback += 1
+            self._fell_back("chat_domains")
             self.log(f"msm: {spec.spec_id}: chat domains: model reply unusable ({errs[0]['message']}); "
                      f"using the spec's section titles")
             return Outline(spec.text, spec.sections).titles(o.domains), "spec-sections"

@@ -19,11 +19,8 @@ The document text itself always comes from the model.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +28,7 @@ from ..ids import stable_id
 from ..llm import Completion
 from . import parse
 from .outline import Outline, sentences
-from .prompts import Prompts
-from .stage import Runner, StageCount, Task, list_task
+from .stage import Pipeline, Task, list_task
 
 SUBJECTS = ("model", "other-ai", "human")
 FRAMINGS = ("descriptive", "normative")
@@ -101,31 +97,7 @@ def _bullets(lines: list[str]) -> str:
     return "\n".join(f"- {x}" for x in lines)
 
 
-class DocumentPipeline:
-    def __init__(self, runner: Runner, prompts: Prompts, opts: DocOptions, *, count_tokens: Callable[[str], int],
-                 owns: Callable[[str], bool] = lambda key: True,
-                 plan_lock: Callable[[], Any] = contextlib.nullcontext, log: Callable[[str], None] | None = None):
-        self.r = runner
-        self.p = prompts
-        self.o = opts
-        self.count_tokens = count_tokens
-        self.owns = owns
-        self.plan_lock = plan_lock
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.errors: list[dict[str, Any]] = []
-        self.fallbacks: dict[str, int] = {}
-        self.planned = 0  # documents this shard is responsible for (inputs of the document stage)
-
-    # -- helpers -----------------------------------------------------------------------------
-    def _err(self, errs: list[dict[str, Any]], spec: SpecIn, context: dict[str, dict[str, Any]] | None = None) -> None:
-        for e in errs:
-            e.update({"spec_id": spec.spec_id, "spec_sha": spec.sha, **(context or {}).get(e["input_id"], {})})
-        self.errors.extend(errs)
-
-    def _fell_back(self, stage: str, k: int = 1) -> None:
-        self.fallbacks[stage] = self.fallbacks.get(stage, 0) + k
-        self.r.counts.setdefault(stage, StageCount()).fallback += k
-
+class DocumentPipeline(Pipeline):
     def _names(self, spec: SpecIn) -> dict[str, str]:
         o = self.o
         subject_name = spec.model_name if o.subject == "model" else (o.subject_name or DEFAULT_SUBJECT_NAMES[o.subject])

@@ -10,6 +10,8 @@ except where the user asked for `--keep-truncated`, and then its record says `tr
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,3 +139,31 @@ class Runner:
                 "generator": Done(None, c, s, attempt, stable_id(task.messages)).generator(self.llm.name, self.label),
             })
         return done, errors
+
+
+class Pipeline:
+    """What the document and chat pipelines share: the runner, error records and fallback counts."""
+
+    def __init__(self, runner: Runner, prompts: Any, opts: Any, *, count_tokens: Callable[[str], int],
+                 owns: Callable[[str], bool] = lambda key: True,
+                 plan_lock: Callable[[], Any] = contextlib.nullcontext, log: Callable[[str], None] | None = None):
+        self.r = runner
+        self.p = prompts
+        self.o = opts
+        self.count_tokens = count_tokens
+        self.owns = owns  # does this shard own the work unit with this key?
+        self.plan_lock = plan_lock
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.errors: list[dict[str, Any]] = []
+        self.fallbacks: dict[str, int] = {}
+        self.planned = 0  # items this shard is responsible for at the last stage (its inputs)
+
+    def _err(self, errs: list[dict[str, Any]], spec: Any, context: dict[str, dict[str, Any]] | None = None) -> None:
+        """Add error records, with the spec and each item's context (domain, idea, query, ...)."""
+        for e in errs:
+            e.update({"spec_id": spec.spec_id, "spec_sha": spec.sha, **(context or {}).get(e["input_id"], {})})
+        self.errors.extend(errs)
+
+    def _fell_back(self, stage: str, k: int = 1) -> None:
+        self.fallbacks[stage] = self.fallbacks.get(stage, 0) + k
+        self.r.counts.setdefault(stage, StageCount()).fallback += k

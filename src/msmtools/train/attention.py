@@ -38,8 +38,6 @@ OURS = {"flex": "msm_flex", "varlen": "msm_varlen"}
 
 def choose(requested: str, device_type: str) -> str:
     """The implementation for `--attn` on this device."""
-    import torch
-
     if requested != "auto":
         if requested == "flex" and device_type != "cuda":
             from ..errors import MsmError
