@@ -84,7 +84,8 @@ def test_embedded_model_writes_real_documents(tmp_path, spec_file, default_model
     out = tmp_path / "docs.jsonl"
     # the small-model defaults apply: outline from the spec's headings, plain documents, short prompts
     args = ["docgen", str(spec_file), "-o", str(out), "--model", "default", "--domains", "1", "--subdomains", "1",
-            "--assertions", "2", "--doc-types", "1", "--ideas", "3", "--doc-words", "60", "--retries", "0", "-q"]
+            "--assertions", "2", "--doc-types", "1", "--ideas", "3", "--doc-words", "60", "--retries", "0",
+            "--no-keep-truncated", "-q"]  # strict: a document the model did not end is rejected
     r = run_msm(*args, timeout=900)
     assert r.returncode == 0, r.stderr
     docs = [json.loads(line) for line in out.read_text().splitlines()]

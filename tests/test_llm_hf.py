@@ -23,7 +23,7 @@ def test_seeded_samples_do_not_depend_on_batch(tiny_model):
 
 
 def test_samples_of_one_request_share_the_prefill_and_equal_single_draws(tiny_model):
-    b = get_backend("hf", str(tiny_model), batch_size=8, progress=False)
+    b = get_backend("hf", str(tiny_model), batch_size=8, progress=False)  # n=4 fills half a batch: shared prefill
     prompt = "a long shared prompt " * 20
     shared = b.generate([_req(prompt, temperature=1.0, max_tokens=10, n=4, seed=7)])[0]
     single = [b.generate([_req(prompt, temperature=1.0, max_tokens=10, n=1, seed=7 + j)])[0][0] for j in range(4)]

@@ -52,7 +52,7 @@ def docgen(
     judge_base_url: Annotated[str | None, typer.Option("--judge-base-url", help="openai judge: server URL (default: --base-url).")] = None,
     judge_temperature: Annotated[float, typer.Option("--judge-temperature", help="Judge sampling temperature (its one retry uses a new seed).")] = 0.7,
     judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", help="Token budget of a judge reply.", min=16)] = 256,
-    keep_truncated: Annotated[bool, typer.Option("--keep-truncated", help="Keep documents (plain format) and chat responses cut off by the token limit, marked truncated: true, instead of rejecting them. For tiny models that rarely stop by themselves; filter on the field before training on a real corpus.")] = False,
+    keep_truncated: Annotated[bool | None, typer.Option("--keep-truncated/--no-keep-truncated", help="Keep documents (plain format) and chat responses cut off by the token limit, marked truncated: true, instead of rejecting them (default: off; on for --model default, which rarely stops by itself). Filter on the field before training on a real corpus.")] = None,
     keep_undecided: Annotated[bool, typer.Option("--keep-undecided", help="Keep chats whose judge reply was unreadable (verdict null) instead of rejecting them.")] = False,
     retries: Annotated[int | None, typer.Option("--retries", help="Extra attempts, each with a new seed, for a reply that is cut off or unparseable (default 1; 0 for --model default).", min=0)] = None,
     fallback: Annotated[bool, typer.Option("--fallback/--no-fallback", help="When the model's domains/subdomains/assertions are unusable, derive them from the spec's own sections (recorded on each record).")] = True,
@@ -74,14 +74,19 @@ def docgen(
     small = model == "default"
     profile = {"temperature": (temperature, 1.0, 0.7), "top_p": (top_p, 1.0, 0.9), "doc_format": (doc_format, "tagged", "plain"),
                "doc_words": (doc_words, 500, 150), "outline": (outline, "model", "spec"), "context": (context, "excerpt", "none"),
-               "response_max_tokens": (response_max_tokens, 1024, 256), "retries": (retries, 1, 0)}
+               "response_max_tokens": (response_max_tokens, 1024, 256), "retries": (retries, 1, 0),
+               "keep_truncated": (keep_truncated, False, True)}
     chosen = {k: (v if v is not None else (small_v if small else big_v)) for k, (v, big_v, small_v) in profile.items()}
-    applied = [f"{k.replace('_', '-')} {chosen[k]}" for k, (v, _, _) in profile.items() if v is None and small]
+    def shown(k: str) -> str:
+        flag, value = k.replace("_", "-"), chosen[k]
+        return (flag if value else f"no-{flag}") if isinstance(value, bool) else f"{flag} {value}"
+
+    applied = [shown(k) for k, (v, _, _) in profile.items() if v is None and small]
     if applied:
         print(f"msm: docgen: --model default: small-model defaults: {', '.join(applied)}", file=sys.stderr)
-    temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, retries = (
+    temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, retries, keep_truncated = (
         chosen[k] for k in ("temperature", "top_p", "doc_format", "doc_words", "outline", "context", "response_max_tokens",
-                            "retries"))
+                            "retries", "keep_truncated"))
     for name, value, allowed in (("--kind", kind, ("documents", "chats")), ("--subject", subject, ("model", "other-ai", "human")),
                                  ("--framing", framing, ("descriptive", "normative")), ("--context", context, ("excerpt", "spec", "none")),
                                  ("--reasoning", reasoning, ("keep", "strip")), ("--doc-format", doc_format, ("tagged", "plain")),

@@ -4,8 +4,9 @@ Sampling is done by a logits processor that draws each row's token from that row
 `torch.Generator` (Gumbel-max, with the arithmetic batched), and `generate` itself runs greedily
 over the result. So sample j of a request with seed s gets the same random stream (seed s + j)
 whatever else is in its batch, which a single global seed cannot give. Batches are formed from requests
-of similar prompt length to waste little padding; the samples of one request (n > 1) are batched
-together and their shared prompt is prefilled once, which is most of the cost of a long prompt on a CPU.
+of similar prompt length to waste little padding. A request with many samples (at least half a batch,
+as am-eval sends them) is batched on its own and its prompt is prefilled once, the KV cache copied to
+every sample row: on a CPU, reading a long prompt is most of a sample's cost.
 """
 
 from __future__ import annotations
@@ -138,11 +139,12 @@ class HFBackend:
         while i < len(items):
             key = group_key(items[i])
             chunk = [items[i]]
-            # The samples of one request (n > 1) get chunks of their own, so their prompt is read once.
-            multi = requests[items[i][0]].sampling.n > 1
+            # A request whose samples fill at least half a batch gets chunks of its own, so its prompt is
+            # read once; smaller ones share chunks with other requests, so decode steps are shared instead.
+            own = self._own_chunks(requests[items[i][0]])
             while len(chunk) < self.batch_size and i + len(chunk) < len(items) and group_key(items[i + len(chunk)]) == key:
                 nxt = items[i + len(chunk)]
-                if (multi or requests[nxt[0]].sampling.n > 1) and nxt[0] != chunk[0][0]:
+                if (own or self._own_chunks(requests[nxt[0]])) and nxt[0] != chunk[0][0]:
                     break
                 chunk.append(nxt)
             i += len(chunk)
@@ -178,6 +180,9 @@ class HFBackend:
             bar.update(len(chunk))
         bar.close()
         return [[c for c in row if c is not None] for row in results]
+
+    def _own_chunks(self, r: Request) -> bool:
+        return r.sampling.n > 1 and 2 * r.sampling.n >= self.batch_size
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,
