@@ -30,7 +30,7 @@ def am_eval(
     samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per condition and variant (the paper: 300), drawn in one request per condition.")] = 300,
     temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature of the evaluated model (the paper: 0.7).")] = 0.7,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling of the evaluated model.")] = 1.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token limit per reply (the paper: 4096); replies that hit it are kept, graded and flagged truncated.")] = 4096,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Token limit per reply (default 4096, the paper's; 512 for --model default, which rambles and is slow on a CPU); replies that hit it are kept, graded and flagged truncated.", min=1)] = None,
     seed: opt.Seed = 0,
     backend: opt.Backend = "hf",
     base_url: opt.BaseUrl = None,
@@ -89,6 +89,10 @@ def am_eval(
         jsonl.write(output, recs)
         return
 
+    if max_tokens is None:
+        max_tokens = 512 if model == "default" else 4096
+        if model == "default" and not quiet:
+            print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
     common = dict(base_url=base_url, batch_size=batch_size, trust_remote_code=trust_remote_code or None)
     grader_opts = dict(base_url=grader_base_url or base_url, batch_size=batch_size,
                        trust_remote_code=trust_remote_code or None) if (grader_backend or grader_base_url) else {}
