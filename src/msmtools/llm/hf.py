@@ -5,8 +5,9 @@ Sampling is done by a logits processor that draws each row's token from that row
 over the result. So sample j of a request with seed s gets the same random stream (seed s + j)
 whatever else is in its batch, which a single global seed cannot give. Batches are formed from requests
 of similar prompt length to waste little padding. A request with many samples (at least half a batch,
-as am-eval sends them) is batched on its own and its prompt is prefilled once, the KV cache copied to
-every sample row: on a CPU, reading a long prompt is most of a sample's cost.
+as am-eval sends them) is batched on its own and its prompt is prefilled once: on a CPU, reading a long
+prompt is most of a sample's cost. Its decode steps then attend to that one copy of the prompt's KV
+cache (`shared_prefix`) rather than a copy per row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from .. import models
 from ..ids import stable_id
+from . import shared_prefix
 from .base import Completion, Request, chat_prompt, make_completion
 
 
@@ -56,7 +58,7 @@ class HFBackend:
 
     def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 16, dtype: str = "auto",
                  device: str | None = None, trust_remote_code: bool = False, progress: bool = True,
-                 ignore_eos: bool = False):
+                 ignore_eos: bool = False, share_prefix: bool = True):
         self.model = model
         self.batch_size = batch_size
         self.dtype = dtype
@@ -64,10 +66,12 @@ class HFBackend:
         self.trust_remote_code = trust_remote_code
         self.progress = progress
         self.ignore_eos = ignore_eos  # benchmarks only: every sequence runs to max_tokens (equal work)
+        self.share_prefix = share_prefix  # benchmarks only: False copies a shared prompt's cache to every row
         self._model: Any = None
         self._tok: Any = None
         self._adapters: dict[str, str] = {}
         self._warned_template = False
+        self._cascade = False  # shared-prefix attention available (set on load)
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -82,6 +86,7 @@ class HFBackend:
         tok = models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
         tok.padding_side = "left"
         self._tok = tok
+        self._cascade = self.share_prefix and shared_prefix.enable(self._model)
 
     def _use_adapter(self, path: str | None) -> Any:
         """Select an adapter (loading it once); returns a context manager for adapter-free requests."""
@@ -159,12 +164,17 @@ class HFBackend:
             shared = len(chunk) > 1 and len({ri for ri, _ in chunk}) == 1 and enc["input_ids"].shape[1] > 1
             with self._use_adapter(req0.adapter), torch.inference_mode():
                 kw: dict[str, Any] = dict(enc)
-                if shared:  # identical rows: prefill the prompt (all but its last token) once, then copy the cache
+                one_prefix = None
+                if shared:  # identical rows: prefill the prompt (all but its last token) once
                     cache = self._model(input_ids=enc["input_ids"][:1, :-1], use_cache=True).past_key_values
-                    cache.batch_repeat_interleave(len(chunk))
+                    if self._cascade:  # keep that one copy and attend to it from every row
+                        one_prefix = shared_prefix.share(cache, len(chunk), s.max_tokens + 1)
+                    if one_prefix is None:  # or copy it to every row
+                        cache.batch_repeat_interleave(len(chunk))
                     kw["past_key_values"] = cache
-                out = self._model.generate(**kw, generation_config=cfg,
-                                           logits_processor=[_row_sampler(seeds, s.temperature, s.top_p, self.device)])
+                with shared_prefix.active(one_prefix):
+                    out = self._model.generate(**kw, generation_config=cfg, logits_processor=[
+                        _row_sampler(seeds, s.temperature, s.top_p, self.device)])
             new = out[:, enc["input_ids"].shape[1]:].tolist()
             for (ri, j), toks, seed in zip(chunk, new, seeds):
                 n_gen = len(toks)

@@ -18,6 +18,15 @@ from . import checkpoint, data
 from .config import AftConfig, MidtrainConfig, TrainConfig
 
 
+def _reprint(output: str, done: dict | None) -> bool:
+    """A finished run asked to --resume prints its record again (so pipelines go on) and does nothing else."""
+    if done is None:
+        return False
+    print(f"msm: {output} is already complete; printing its record", file=sys.stderr)
+    sys.stdout.write(json.dumps(done) + "\n")
+    return True
+
+
 def _out_paths(output: str, resume: bool) -> tuple[Path, Path, dict | None]:
     """(output folder, work folder, finished record if the output is already complete and --resume)."""
     out = Path(output).expanduser().resolve()
@@ -109,9 +118,7 @@ def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *,
              trust_remote_code: bool = False) -> None:
     _check_cfg(cfg)
     out, _, done = _out_paths(output, resume)
-    if done is not None:
-        print(f"msm: {output} is already complete; printing its record", file=sys.stderr)
-        sys.stdout.write(json.dumps(done) + "\n")
+    if _reprint(output, done):
         return
     model_path = models.resolve(model)
     texts = data.read_docs(inputs)
@@ -159,9 +166,7 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
         if output is None:
             raise MsmError("-o OUTDIR is required (the checkpoint folder to write)")
         out, work, done = _out_paths(output, resume)
-        if done is not None:
-            print(f"msm: {output} is already complete; printing its record", file=sys.stderr)
-            sys.stdout.write(json.dumps(done) + "\n")
+        if _reprint(output, done):
             return
     base_path = models.resolve(model)
     # A full fine-tuned --from checkpoint is itself the model to continue; an adapter sits on the base.
