@@ -8,20 +8,21 @@ from msmtools.llm import Request, Sampling, get_backend, shared_prefix
 
 
 def _reference(query, pk, pv, sk, sv, mask, scale):
-    """sdpa over the prefix copied to every row, GQA heads expanded as transformers does."""
+    """sdpa over each prompt copied to its rows, GQA heads expanded as transformers does."""
     b, h = query.shape[:2]
-    g = h // pk.shape[1]
-    k = torch.cat([pk.expand(b, -1, -1, -1), sk], dim=2).repeat_interleave(g, dim=1)
-    v = torch.cat([pv.expand(b, -1, -1, -1), sv], dim=2).repeat_interleave(g, dim=1)
+    g, per = h // pk.shape[1], b // pk.shape[0]
+    k = torch.cat([pk.repeat_interleave(per, dim=0), sk], dim=2).repeat_interleave(g, dim=1)
+    v = torch.cat([pv.repeat_interleave(per, dim=0), sv], dim=2).repeat_interleave(g, dim=1)
     return F.scaled_dot_product_attention(query, k, v, attn_mask=mask, scale=scale).transpose(1, 2)
 
 
+@pytest.mark.parametrize("prompts", [1, 5])
 @pytest.mark.parametrize("mask_kind", [None, "bool", "float"])
-def test_cascade_equals_sdpa_over_the_copied_prefix(mask_kind):
+def test_cascade_equals_sdpa_over_the_copied_prefix(mask_kind, prompts):
     torch.manual_seed(0)
-    b, kv, g, p, s, d = 5, 3, 3, 37, 4, 16
+    b, kv, g, p, s, d = 10, 3, 3, 37, 4, 16  # 10 rows: 1 prompt x 10 samples, or 5 prompts x 2
     query = torch.randn(b, kv * g, 1, d)
-    pk, pv = torch.randn(1, kv, p, d), torch.randn(1, kv, p, d)
+    pk, pv = torch.randn(prompts, kv, p, d), torch.randn(prompts, kv, p, d)
     sk, sv = torch.randn(b, kv, s, d), torch.randn(b, kv, s, d)
     mask = None
     if mask_kind is not None:
@@ -33,8 +34,10 @@ def test_cascade_equals_sdpa_over_the_copied_prefix(mask_kind):
     assert got.shape == want.shape == (b, 1, kv * g, d)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     # a row's answer does not depend on the other rows (no mixing through the shared matrix product)
-    alone = shared_prefix.cascade(query[2:3], pk, pv, sk[2:3], sv[2:3], None if mask is None else mask[2:3], d ** -0.5)
-    torch.testing.assert_close(alone, got[2:3], rtol=1e-5, atol=1e-5)
+    r = 3 * prompts // 10  # the prompt row 3 samples
+    alone = shared_prefix.cascade(query[3:4], pk[r:r + 1], pv[r:r + 1], sk[3:4], sv[3:4],
+                                  None if mask is None else mask[3:4], d ** -0.5)
+    torch.testing.assert_close(alone, got[3:4], rtol=1e-5, atol=1e-5)
 
 
 def test_shared_prefix_layer_grows_and_materialises():
@@ -84,3 +87,42 @@ def test_steps_the_cascade_does_not_cover_fall_back_to_the_materialised_cache():
     with shared_prefix.active(None):  # outside a shared-prefix decode: plain sdpa on what it is given
         plain, _ = shared_prefix.attention(module, query, full_k, full_v, causal)
     torch.testing.assert_close(plain, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("words", [3, 300])  # short prompts: one padded prefill; long: prefilled one by one
+def test_prompts_of_different_lengths_share_a_batch_each_read_once(tiny_model, monkeypatch, words):
+    """Few samples per prompt (am-eval --samples 2): R left-padded prompts in one batch, one copy each."""
+    shapes = []
+    real = shared_prefix.cascade
+    monkeypatch.setattr(shared_prefix, "cascade", lambda *a: shapes.append(tuple(a[1].shape)) or real(*a))
+    stacked = []
+    real_stack = shared_prefix.stack
+    monkeypatch.setattr(shared_prefix, "stack", lambda caches, n: stacked.append(len(caches)) or real_stack(caches, n))
+    b = get_backend("hf", str(tiny_model), batch_size=8, progress=False)
+    reqs = [Request([{"role": "user", "content": "words " * (words + 5 * i)}],
+                    Sampling(temperature=1.0, max_tokens=5, n=2, seed=10 * i)) for i in range(4)]
+    together = b.generate(reqs)
+    assert {s[0] for s in shapes} == {4}  # 4 prompts, 8 rows
+    assert stacked == ([4] if words > 100 else [])
+    for i, req in enumerate(reqs):
+        assert [c.raw for c in b.generate([req])[0]] == [c.raw for c in together[i]]
+
+
+def test_prompts_prefilled_one_by_one_stack_into_the_padded_batch_cache(tiny_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model, padding_side="left")
+    enc = tok(["a short one", "a somewhat longer prompt than the first one"], return_tensors="pt", padding=True)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    with torch.inference_mode():
+        batch = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                      use_cache=True).past_key_values
+        one_by_one = shared_prefix.stack([model(input_ids=r[m.bool()][None], use_cache=True).past_key_values
+                                          for r, m in zip(ids, mask)], ids.shape[1])
+    real = mask.bool()[:, None, :, None]
+    for a, b in zip(batch.layers, one_by_one.layers):
+        assert a.keys.shape == b.keys.shape
+        torch.testing.assert_close(b.keys * real, a.keys * real, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(b.values * real, a.values * real, rtol=1e-4, atol=1e-5)
+        assert not b.keys.masked_select(~real.expand_as(b.keys)).any()  # padding is zero

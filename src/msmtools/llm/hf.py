@@ -21,6 +21,9 @@ from . import shared_prefix
 from .base import Completion, Request, chat_prompt, make_completion
 
 
+_LONG = 256  # prompt tokens from which a padded batch is prefilled prompt by prompt
+
+
 def _row_sampler(seeds: list[int], temperature: float, top_p: float, device: Any):
     import torch
     from transformers import LogitsProcessor
@@ -151,6 +154,8 @@ class HFBackend:
                 nxt = items[i + len(chunk)]
                 if (own or self._own_chunks(requests[nxt[0]])) and nxt[0] != chunk[0][0]:
                     break
+                if nxt[0] != chunk[-1][0] and len(chunk) + requests[nxt[0]].sampling.n > self.batch_size:
+                    break  # a request's samples stay in one batch when they fit: its prompt is read once
                 chunk.append(nxt)
             i += len(chunk)
             req0 = requests[chunk[0][0]]
@@ -161,18 +166,12 @@ class HFBackend:
             cfg = GenerationConfig(max_new_tokens=s.max_tokens, do_sample=False, num_beams=1,
                                    min_new_tokens=s.max_tokens if self.ignore_eos else None,
                                    pad_token_id=self._tok.pad_token_id, eos_token_id=sorted(eos_ids))
-            shared = len(chunk) > 1 and len({ri for ri, _ in chunk}) == 1 and enc["input_ids"].shape[1] > 1
             with self._use_adapter(req0.adapter), torch.inference_mode():
                 kw: dict[str, Any] = dict(enc)
-                one_prefix = None
-                if shared:  # identical rows: prefill the prompt (all but its last token) once
-                    cache = self._model(input_ids=enc["input_ids"][:1, :-1], use_cache=True).past_key_values
-                    if self._cascade:  # keep that one copy and attend to it from every row
-                        one_prefix = shared_prefix.share(cache, len(chunk), s.max_tokens + 1)
-                    if one_prefix is None:  # or copy it to every row
-                        cache.batch_repeat_interleave(len(chunk))
+                cache, one_copy = self._prefill(enc, [ri for ri, _ in chunk], s.max_tokens)
+                if cache is not None:
                     kw["past_key_values"] = cache
-                with shared_prefix.active(one_prefix):
+                with shared_prefix.active(one_copy):
                     out = self._model.generate(**kw, generation_config=cfg, logits_processor=[
                         _row_sampler(seeds, s.temperature, s.top_p, self.device)])
             new = out[:, enc["input_ids"].shape[1]:].tolist()
@@ -190,6 +189,36 @@ class HFBackend:
             bar.update(len(chunk))
         bar.close()
         return [[c for c in row if c is not None] for row in results]
+
+    def _prefill(self, enc: Any, rows: list[int], max_tokens: int) -> tuple[Any, Any]:
+        """Read each distinct prompt of a batch once (all but its last token), before `generate` decodes.
+
+        Rows come as k samples of each of R prompts in turn. With shared-prefix attention the cache
+        keeps one copy per prompt (returned twice: as the cache and as the one to attend to); without
+        it, a single prompt's cache is copied to its rows. Otherwise (None, None): `generate` prefills.
+        """
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        prompts = len(dict.fromkeys(rows))
+        k = len(rows) // prompts
+        if ids.shape[1] < 2 or any(rows[i] != rows[i - i % k] for i in range(len(rows))):
+            return None, None  # nothing to prefill, or unequal sample counts
+        if not self._cascade and (prompts > 1 or k < 2):
+            return None, None
+        ids, mask = ids[::k, :-1], mask[::k, :-1]
+        cache = None
+        if ids.shape[1] >= _LONG and not bool(mask.all()):
+            # Padded long prompts are read one at a time: sdpa's causal kernel runs only without a mask,
+            # and a masked batch of three 2k-token prompts took longer than the three alone (CPU).
+            cache = shared_prefix.stack([self._model(input_ids=row[m.bool()][None], use_cache=True).past_key_values
+                                         for row, m in zip(ids, mask)], ids.shape[1])
+        if cache is None:
+            positions = (mask.long().cumsum(-1) - 1).masked_fill_(mask == 0, 1)  # as `generate` numbers padded rows
+            cache = self._model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                use_cache=True).past_key_values
+        one_copy = shared_prefix.share(cache, k, max_tokens + 1, mask) if self._cascade else None
+        if one_copy is None:
+            cache.batch_repeat_interleave(k)
+        return cache, one_copy
 
     def _own_chunks(self, r: Request) -> bool:
         return r.sampling.n > 1 and 2 * r.sampling.n >= self.batch_size

@@ -6,7 +6,9 @@ am-eval draws n samples of a ~2k-token prompt. Copying the prompt's cache to eac
 step. Here the prompt's keys and values are kept once, the samples' own tokens in a preallocated
 buffer, and attention is split in two ("cascade" attention): all rows' queries against the one
 prompt copy (one matrix product, each KV head read once), each row against its own tokens, joined
-in one softmax. The result is the same attention, up to float rounding.
+in one softmax. A batch of several prompts with k samples each (am-eval with few samples per
+condition) works the same way, one matrix product per prompt.
+The result is the same attention, up to float rounding.
 
 Only plain full-attention layers (transformers' `DynamicLayer`) with `sdpa` attention take this path;
 anything else (sliding windows, soft-capping, sinks, a prefill of several tokens) falls back to the
@@ -28,7 +30,7 @@ def _layer_class():
     from transformers.cache_utils import DynamicLayer
 
     class SharedPrefixLayer(DynamicLayer):
-        """A prompt's keys/values once ([1, kv, P, d]) plus each row's new tokens in a growing buffer."""
+        """R prompts' keys/values once ([R, kv, P, d]) plus each row's new tokens in a growing buffer."""
 
         def __init__(self, keys: Any, values: Any, rows: int, capacity: int) -> None:
             super().__init__()
@@ -66,9 +68,9 @@ def _layer_class():
             """The materialised cache, as a plain layer would hold it."""
             import torch
 
-            rows = self.keys.shape[0]
-            return (torch.cat([self.prefix_keys.expand(rows, -1, -1, -1), self.keys], dim=-2),
-                    torch.cat([self.prefix_values.expand(rows, -1, -1, -1), self.values], dim=-2))
+            k = self.keys.shape[0] // self.prefix_keys.shape[0]
+            return (torch.cat([self.prefix_keys.repeat_interleave(k, dim=0), self.keys], dim=-2),
+                    torch.cat([self.prefix_values.repeat_interleave(k, dim=0), self.values], dim=-2))
 
         def crop(self, tokens_to_remove: int) -> None:
             raise NotImplementedError("shared-prefix cache does not support cropping")
@@ -115,29 +117,30 @@ def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any
 
 
 def cascade(query: Any, pk: Any, pv: Any, sk: Any, sv: Any, mask: Any, scale: float) -> Any:
-    """Attention of one new token per row over a shared prefix ([1, kv, P, d]) and per-row suffixes.
+    """Attention of one new token per row over shared prefixes and per-row suffixes.
 
+    pk/pv [R, kv, P, d] hold R prompts once; the B = R*k rows are k samples of each prompt in turn.
     query [B, H, 1, d]; sk/sv [B, kv, S, d]; mask None, bool or additive, broadcastable to
     [B, 1, 1, P+S]. Returns [B, 1, H, d], the layout transformers' attention functions return.
     """
     import torch
 
     b, h, _, d = query.shape
-    kv, p = pk.shape[1], pk.shape[2]
-    g = h // kv
+    r, kv, p = pk.shape[0], pk.shape[1], pk.shape[2]
+    g, k = h // kv, b // r
     q = query.reshape(b, kv, g, d)  # head i*g+r reads KV head i, as repeat_kv lays them out
-    # every row's queries against the one prefix copy: [kv, B*g, d] @ [kv, d, P]
-    qp = q.permute(1, 0, 2, 3).reshape(kv, b * g, d)
-    s_pre = torch.matmul(qp, pk[0].transpose(-1, -2)).view(kv, b, g, p).permute(1, 0, 2, 3)
+    # each prompt's k samples x g heads against its one copy: [R, kv, k*g, d] @ [R, kv, d, P]
+    qp = q.view(r, k, kv, g, d).permute(0, 2, 1, 3, 4).reshape(r, kv, k * g, d)
+    s_pre = torch.matmul(qp, pk.transpose(-1, -2)).view(r, kv, k, g, p).permute(0, 2, 1, 3, 4).reshape(b, kv, g, p)
     s_own = torch.matmul(q, sk.transpose(-1, -2))  # [B, kv, g, S]
     scores = torch.cat([s_pre, s_own], dim=-1).float().mul_(scale)
     if mask is not None:
         m = mask.reshape(mask.shape[0], 1, 1, mask.shape[-1])
         scores = scores.masked_fill(~m, float("-inf")) if m.dtype == torch.bool else scores + m.float()
     w = torch.softmax(scores, dim=-1).to(query.dtype)
-    w_pre = w[..., :p].permute(1, 0, 2, 3).reshape(kv, b * g, p)
-    out = torch.matmul(w_pre, pv[0]).view(kv, b, g, -1).permute(1, 0, 2, 3) + torch.matmul(w[..., p:], sv)
-    return out.reshape(b, 1, h, -1)
+    w_pre = w[..., :p].reshape(r, k, kv, g, p).permute(0, 2, 1, 3, 4).reshape(r, kv, k * g, p)
+    out_pre = torch.matmul(w_pre, pv).view(r, kv, k, g, -1).permute(0, 2, 1, 3, 4).reshape(b, kv, g, -1)
+    return (out_pre + torch.matmul(w[..., p:], sv)).reshape(b, 1, h, -1)
 
 
 def enable(model: Any) -> bool:
@@ -156,16 +159,48 @@ def enable(model: Any) -> bool:
     return model.config._attn_implementation == NAME
 
 
-def share(cache: Any, rows: int, capacity: int) -> Any | None:
-    """Turn a one-row prefilled DynamicCache into a `rows`-row shared-prefix cache, or None if a layer isn't plain."""
+def share(cache: Any, samples: int, capacity: int, mask: Any = None) -> Any | None:
+    """Turn a prefilled DynamicCache of R prompts into one for `samples` rows per prompt, or None if a layer isn't plain.
+
+    `mask` [R, P] marks the prompts' real tokens: padding positions are zeroed, so that no value
+    computed for a fully masked position (NaN, say) can reach a row through a zero weight.
+    """
     from transformers.cache_utils import DynamicLayer
 
     layers = getattr(cache, "layers", None)
     if not layers or any(type(layer) is not DynamicLayer or layer.keys is None for layer in layers):
         return None
     cls = layer_class()
-    cache.layers = [cls(layer.keys, layer.values, rows, capacity) for layer in layers]
+    pad = None if mask is None or bool(mask.all()) else (mask == 0)[:, None, :, None]
+    out = []
+    for layer in layers:
+        keys, values = layer.keys, layer.values
+        if pad is not None:
+            keys, values = keys.masked_fill(pad, 0), values.masked_fill(pad, 0)
+        out.append(cls(keys, values, keys.shape[0] * samples, capacity))
+    cache.layers = out
     return cache
+
+
+def stack(caches: list[Any], length: int) -> Any | None:
+    """One left-padded cache of `length` positions from prompts prefilled one by one (zeros where padded).
+
+    The same cache a padded batch prefill gives, without its masked attention; None if a layer isn't plain.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    if any(type(layer) is not DynamicLayer or layer.keys is None for c in caches for layer in c.layers):
+        return None
+    out = caches[0]
+    for i, layer in enumerate(out.layers):
+        parts = [c.layers[i] for c in caches]
+        keys = parts[0].keys.new_zeros(len(parts), *parts[0].keys.shape[1:2], length, parts[0].keys.shape[-1])
+        values = parts[0].values.new_zeros(len(parts), *parts[0].values.shape[1:2], length, parts[0].values.shape[-1])
+        for r, part in enumerate(parts):
+            n = part.keys.shape[-2]
+            keys[r, :, length - n:], values[r, :, length - n:] = part.keys[0], part.values[0]
+        layer.keys, layer.values = keys, values
+    return out
 
 
 @contextlib.contextmanager
