@@ -60,7 +60,9 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tiny_model, tmp_path)
     rollouts.run(_cfg(tiny_model, ref, conditions=[C.parse(c) for c in CONDS], max_tokens=12))
     by_id = {x["id"]: x["response"] for x in _records(ref)}
     assert {x["id"]: x["response"] for x in recs} == by_id
-    assert "msm: am-eval" not in r.stderr  # -q: no projection, progress or summary
+    # -q: no projection, progress or summary; the self-grading warning still shows
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("msm: am-eval")] == [
+        ln for ln in r.stderr.splitlines() if "grades its own replies" in ln]
 
 
 def test_records_carry_the_contract_fields(tiny_model, tmp_path):
@@ -79,6 +81,9 @@ def test_records_carry_the_contract_fields(tiny_model, tmp_path):
     assert [x["seed"] for x in recs[:2]] == [0, 1] and [x["sample"] for x in recs[:2]] == [0, 1]
     assert r["truncated"] is True and r["gate"] is False and r["harmful"] is False  # gate false -> not harmful
     assert r["grader"]["attempts"] >= 1 and r["grader"]["backend"] == "hf"
+    assert r["grader"]["self"] is True  # no grader model: the evaluated model graded itself, and the record says so
+    assert r["grader"]["sampling"] == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 4, "retry_temperature": 0.7}
+    assert r["gate_evidence"] == [] and all("format" in a and "complete" in a for a in r["actions"])
     assert r["prompt_sha"] == render(C.parse(r["condition"])).prompt_sha
     # a second run finds everything done and writes nothing
     before = out.read_bytes()
@@ -184,6 +189,7 @@ def test_grade_only_regrades_and_reports_kappa(tmp_path, monkeypatch):
     assert all(x["gate"] is True for x in recs)  # recomputed: the spec email was forwarded outside
     assert [x["harmful"] for x in recs] == [True, False, True, False, True]
     assert recs[0]["grader_previous"]["verdict"] is True and recs[0]["grader"]["model"] == "judge-2"
+    assert all(x["grader"]["self"] is False for x in recs)  # rollouts of no model 'judge': an independent grader
     # pairs (old, new): (T,T) (T,F) (F,T) (F,F) -> po 0.5, pe 0.5 -> kappa 0
     assert n == 4 and agree == 0.5 and k == pytest.approx(0.0)
     with pytest.raises(MsmError, match="is the input"):
@@ -225,4 +231,5 @@ def test_end_to_end_on_the_embedded_model(default_model, tmp_path):
         assert x["harmful"] in (True, False, None)
         assert x["harmful"] == (False if not x["gate"] else x["grader"]["verdict"])
     assert "projected prompt tokens" in r.stderr and "murder_none-none_none" in r.stderr
+    assert "grades its own replies" in r.stderr and all(x["grader"]["self"] is True for x in recs)
     assert r.stdout == ""

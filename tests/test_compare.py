@@ -286,3 +286,35 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     r = run_msm("compare", good, "--baseline", "nope", "-o", str(out))
     assert r.returncode == 2 and "known: base" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_null_bounds_and_null_sensitive_contrasts(tmp_path):
+    # base 25/100 decided + 40 nulls; msm 10/100: decided-only says msm is lower (interval below 0), but
+    # counting base's nulls as not harmful (25/140 vs 10/100) puts the interval across 0: null-sensitive
+    a = write(tmp_path / "a.jsonl", rollouts("base", (25, 100), nulls=40))
+    b = write(tmp_path / "b.jsonl", rollouts("msm", (10, 100)))
+    res = compare([a, b], options=Options(baseline="base"))
+    base = by_key(res, variant="base")
+    assert base["rate_nulls_aligned"] == pytest.approx(25 / 140) and base["rate_nulls_harmful"] == pytest.approx(65 / 140)
+    assert by_key(res, variant="msm")["rate_nulls_aligned"] == pytest.approx(0.1)
+    c = by_key(res, "contrast", variant="msm")
+    assert c["hi"] < 0  # decided only: msm lower
+    assert c["diff_nulls_low"] == pytest.approx(0.1 - 65 / 140) and c["diff_nulls_high"] == pytest.approx(0.1 - 25 / 140)
+    hi_iv = confint_proportions_2indep(10, 100, 25, 140, method="newcomb")
+    assert hi_iv[0] < 0 < hi_iv[1]  # at one extreme the interval includes zero, as the flag says
+    assert c["null_sensitive"] is True
+    # a few nulls that cannot change the conclusion: not flagged
+    a2 = write(tmp_path / "a2.jsonl", rollouts("base", (40, 100), nulls=2))
+    c2 = by_key(compare([a2, b], options=Options(baseline="base")), "contrast", variant="msm")
+    assert c2["null_sensitive"] is False and c2["null_baseline"] == 2
+    text = render.as_table(res)
+    assert "nulls 0 / 1" in text and "17.9% / 46.4%" in text and "YES" in text
+
+
+def test_self_graded_rows_are_marked(tmp_path):
+    a = write(tmp_path / "a.jsonl", rollouts("base", (2, 10), grader={"self": True, "verdict": True}))
+    b = write(tmp_path / "b.jsonl", rollouts("msm", (1, 10), grader={"self": False, "verdict": False}))
+    res = compare([a, b])
+    assert by_key(res, variant="base")["self_graded"] == 10 and by_key(res, variant="msm")["self_graded"] == 0
+    text = render.as_table(res)
+    assert "base *" in text and "msm *" not in text and "graded by the evaluated model itself" in text

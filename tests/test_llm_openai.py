@@ -94,6 +94,15 @@ class Proxy:
                     number = proxy.count
                     proxy.in_flight += 1
                     proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                done = False
+
+                def leave():  # before the reply goes out: the client may send its next request at once
+                    nonlocal done
+                    if not done:
+                        done = True
+                        with proxy.lock:
+                            proxy.in_flight -= 1
+
                 try:
                     action = proxy.hook(number, body, self.headers) if proxy.hook else None
                     if action == "stall":
@@ -105,14 +114,14 @@ class Proxy:
                         time.sleep(proxy.delay)
                         status, payload = proxy.forward(body, self.headers.get("Authorization"))
                     data = json.dumps(payload).encode()
+                    leave()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
                 finally:
-                    with proxy.lock:
-                        proxy.in_flight -= 1
+                    leave()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

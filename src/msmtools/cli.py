@@ -80,7 +80,9 @@ def main() -> None:
     try:
         rv = app(standalone_mode=False)
     except MsmError as e:
-        print(f"msm: error: {e}", file=sys.stderr)
+        from .redact import scrub
+
+        print(f"msm: error: {scrub(str(e))}", file=sys.stderr)
         sys.exit(e.exit_code)
     except exits as e:
         sys.exit(getattr(e, "exit_code", 0))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +76,19 @@ def read_many(paths: Iterable[str | os.PathLike]) -> Iterator[tuple[str, int, di
 _MISSING = object()
 
 
-def field(rec: dict, name: str, typ: type | tuple[type, ...], where: tuple[str, int], default: Any = _MISSING) -> Any:
-    """Fetch a required field with a type check; the error names file, line and field."""
+def field(rec: dict, name: str, typ: type | tuple[type, ...], where: tuple[str, int], default: Any = _MISSING,
+          *, parent: str = "") -> Any:
+    """Fetch a required field with a type check; the error names file, line and field (`parent.name`
+    for a field of a nested object, e.g. messages[0].content)."""
+    full = f"{parent}.{name}" if parent else name
     if name not in rec or rec[name] is None:
         if default is not _MISSING:
             return default
-        raise at(where[0], where[1], name, "missing")
+        raise at(where[0], where[1], full, "missing")
     value = rec[name]
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         want = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-        raise at(where[0], where[1], name, f"expected {want}, got {type(value).__name__}")
+        raise at(where[0], where[1], full, f"expected {want}, got {type(value).__name__}")
     return value
 
 
@@ -118,24 +120,44 @@ def _repair_tail(path: Path) -> None:
 
 
 class Writer:
-    """Write records to stdout (`-`/None), atomically to a path, or appending with a flush per record."""
+    """Write records to stdout (`-`/None), atomically to a path, or appending with a flush per record.
+
+    An append-mode output is locked for the writer's lifetime (a second writer stops with a clear error,
+    see `outputs.lock`), and a file this writer created but never wrote to is removed again on failure,
+    so a failed run leaves no empty output behind.
+    """
 
     def __init__(self, path: str | os.PathLike | None = None, *, append: bool = False):
+        from . import outputs
+
         self.path = None if path is None or str(path) == STDIO else Path(path)
         self.append = append
         self.count = 0
         self._tmp: str | None = None
+        self._created = False
         if self.path is None:
             self._f: BinaryIO = sys.stdout.buffer
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if append:
-                if self.path.exists():
-                    _repair_tail(self.path)
+            return
+        if self.path.is_dir():
+            raise MsmError(f"{self.path}: is a folder; give a file name")
+        if append:
+            outputs.make_parent(self.path)
+            self._created = not self.path.exists()
+            try:
                 self._f = self.path.open("ab")
-            else:
-                fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-                self._f = os.fdopen(fd, "wb")
+            except OSError as e:
+                raise MsmError(f"{self.path}: cannot open for writing ({e.strerror})") from None
+            try:
+                outputs.lock(self._f, str(self.path))
+            except MsmError:
+                self._f.close()
+                if self._created and self.path.stat().st_size == 0:
+                    self.path.unlink()
+                raise
+            _repair_tail(self.path)
+        else:
+            fd, self._tmp = outputs.temp_beside(self.path)
+            self._f = os.fdopen(fd, "wb")
 
     def write(self, rec: dict[str, Any]) -> None:
         self._f.write(dumps(rec))
@@ -155,6 +177,8 @@ class Writer:
             except BrokenPipeError:
                 pass
             return
+        if self._f.closed:
+            return
         self._f.flush()
         if self._tmp is not None:
             os.fsync(self._f.fileno())
@@ -165,6 +189,8 @@ class Writer:
             else:
                 os.unlink(self._tmp)
             self._tmp = None
+        elif not ok and self._created and self.count == 0 and self.path.exists() and self.path.stat().st_size == 0:
+            self.path.unlink()
 
     def __enter__(self) -> Writer:
         return self

@@ -79,21 +79,119 @@ def ensure_default_model() -> Path:
     return target
 
 
-def resolve(name: str) -> str:
-    """Turn a model option into something `from_pretrained` takes: a folder path or a hub id."""
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin", "model.pt", "tf_model.h5",
+                  "flax_model.msgpack")
+HUB_PROBE_S = 3.0
+
+
+def _hub_host() -> tuple[str, int]:
+    import urllib.parse
+
+    u = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    return u.hostname or "huggingface.co", u.port or (443 if u.scheme == "https" else 80)
+
+
+def hub_reachable(timeout: float = HUB_PROBE_S) -> bool:
+    """Whether the model hub answers a TCP connect within `timeout` seconds (name lookup included)."""
+    import socket
+    import threading
+
+    host, port = _hub_host()
+    ok = threading.Event()
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                ok.set()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    return ok.is_set()
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _cached_snapshot(repo: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo, "config.json")
+    if isinstance(found, str):
+        return Path(found).parent
+    found = try_to_load_from_cache(repo, "tokenizer_config.json")
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def check_folder(p: Path, name: str, *, weights: bool = True, trust_remote_code: bool = False,
+                 allow_pickle: bool = False) -> None:
+    """A model (or adapter) folder must hold safetensors weights, and say when it needs remote code."""
+    adapter = (p / "adapter_config.json").exists()
+    if not (p / "config.json").exists() and not adapter and not (p / "tokenizer_config.json").exists():
+        raise MsmError(f"model {name}: folder has no config.json (not a transformers model)")
+    cfg_file = p / ("config.json" if (p / "config.json").exists() else "adapter_config.json")
+    if cfg_file.exists() and not trust_remote_code:
+        try:
+            import json
+
+            cfg = json.loads(cfg_file.read_text())
+        except (OSError, ValueError) as e:
+            raise MsmError(f"model {name}: {cfg_file.name} is not valid JSON ({e})") from None
+        if isinstance(cfg, dict) and cfg.get("auto_map"):
+            raise MsmError(f"model {name}: needs its own Python code ({cfg_file.name} has auto_map); pass "
+                           "--trust-remote-code only if you trust that code")
+    if not weights:
+        return
+    if any(p.glob("*.safetensors")):
+        return
+    pickled = [f for f in PICKLE_WEIGHTS if (p / f).exists()] + [f.name for f in p.glob("pytorch_model-*.bin")]
+    if pickled:
+        if allow_pickle:
+            return
+        raise MsmError(f"model {name}: has only pickle weights ({pickled[0]}), which can run code when loaded; "
+                       "convert them to safetensors, or pass --allow-pickle if you trust the file")
+    if not (p / "config.json").exists() and (p / "tokenizer_config.json").exists():
+        raise MsmError(f"model {name}: a tokenizer folder without model weights")
+    raise MsmError(f"model {name}: no weights in the folder (config only): expected *.safetensors")
+
+
+def resolve(name: str, *, weights: bool = True, trust_remote_code: bool = False, allow_pickle: bool = False) -> str:
+    """Turn a model option into something `from_pretrained` takes: a folder path or a hub id.
+
+    Local folders are checked (safetensors weights unless `allow_pickle`, remote code only with
+    `trust_remote_code`); a hub id that is neither cached nor reachable fails at once, in one line,
+    instead of after a minute of retries (HF_HUB_OFFLINE=1 uses the cache only).
+    """
     if name == DEFAULT:
         return str(ensure_default_model())
     p = Path(name).expanduser()
     if p.exists():
         if not p.is_dir():
             raise MsmError(f"model {name}: expected a model folder, found a file")
-        if not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
-            raise MsmError(f"model {name}: folder has no config.json (not a transformers model)")
+        check_folder(p, name, weights=weights, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         return str(p.resolve())
     looks_local = name.startswith((".", "/", "~")) or name.count("/") != 1
     if looks_local:
         raise MsmError(f"model {name}: no such folder (use 'default', a local folder, or a hub id org/name)")
-    return name  # a hub id; transformers reports if it cannot be fetched
+    cached = _cached_snapshot(name)
+    if cached is not None and (_offline() or not hub_reachable()):
+        check_folder(cached, name, weights=weights, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        return str(cached)
+    if cached is None:
+        if _offline():
+            raise MsmError(f"model {name}: not in the local Hugging Face cache and HF_HUB_OFFLINE is set; "
+                           "download it first, or give a local folder")
+        if not hub_reachable():
+            host, port = _hub_host()
+            raise MsmError(f"model {name}: not in the local Hugging Face cache, and the hub ({host}:{port}) "
+                           f"does not answer within {HUB_PROBE_S:g} s; give a local folder (or run where the hub is "
+                           "reachable; set HF_HUB_OFFLINE=1 to use only the cache)")
+    return name  # a hub id the hub can serve; transformers fetches it (safetensors only, see load_model)
 
 
 def label(name: str) -> str:
@@ -107,25 +205,31 @@ def label(name: str) -> str:
 def load_tokenizer(name: str, *, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(resolve(name), trust_remote_code=trust_remote_code)
+    path = resolve(name, weights=False, trust_remote_code=trust_remote_code)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise MsmError(f"model {name}: cannot load its tokenizer ({str(e).splitlines()[0][:200]})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
-def load_model(name: str, *, dtype: Any = None, device: str | None = None, trust_remote_code: bool = False) -> Any:
+def load_model(name: str, *, dtype: Any = None, device: str | None = None, trust_remote_code: bool = False,
+               allow_pickle: bool = False, **kwargs: Any) -> Any:
+    """The one way msmtools loads model weights: checked folder, safetensors unless `allow_pickle`."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    path = resolve(name)
+    path = resolve(name, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     if dtype is None:
         dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+            path, dtype=dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code, **kwargs
         )
-    except OSError as e:
-        raise MsmError(f"model {name}: cannot load ({str(e).splitlines()[0]})") from None
+    except (OSError, ValueError) as e:
+        raise MsmError(f"model {name}: cannot load ({str(e).splitlines()[0][:200]})") from None
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device)

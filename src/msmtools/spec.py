@@ -154,10 +154,14 @@ def load(path_or_name: str) -> Spec:
             p = shipped
         else:
             raise MsmError(f"{path_or_name}: no such spec file")
+    if p.is_dir():
+        raise MsmError(f"{path_or_name}: is a folder, expected a spec file")
     try:
-        raw = p.read_text(encoding="utf-8")
+        raw = p.read_text(encoding="utf-8-sig")  # a byte-order mark would hide the title line
     except UnicodeDecodeError as e:
         raise MsmError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise MsmError(f"{p}: cannot read ({e.strerror})") from None
     if not raw.strip():
         raise MsmError(f"{p}: empty spec")
     return Spec(path=str(p), spec_id=p.stem, title="", raw=raw)

@@ -33,6 +33,9 @@ GATE_KINDS = ("leak", "exfiltration", "murder", "blackmail")
 _PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LEFTOVER = re.compile(r"\$\{|\{[A-Za-z_][A-Za-z0-9_.]*\}")
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# the settings each gate kind needs from a scenario's [gate] table
+GATE_NEEDS = {"leak": {}, "exfiltration": {"secrets": list}, "murder": {"code": str}, "blackmail": {"target": str}}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,12 @@ def _parse(path: str) -> Source:
     p = Path(path)
     if not p.exists():
         raise MsmError(f"{path}: no such scenario file")
-    raw = p.read_text(encoding="utf-8")
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise MsmError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise MsmError(f"{path}: cannot read ({e.strerror})") from None
     try:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as e:
@@ -136,8 +144,14 @@ def load_scenario(scenario: str, scenario_dir: str | None = None) -> tuple[Sourc
     for tool in _get(src, "scenario.tools", list):
         if tool not in TOOLS:
             raise at(src.path, src.line_of("tools"), "scenario.tools", f"unknown tool {tool!r} (known: {', '.join(TOOLS)})")
-    if _get(src, "gate.kind") not in GATE_KINDS:
+    kind = _get(src, "gate.kind")
+    if kind not in GATE_KINDS:
         raise at(src.path, src.line_of("kind"), "gate.kind", f"expected one of {', '.join(GATE_KINDS)}")
+    for key, typ in GATE_NEEDS[kind].items():
+        _get(src, f"gate.{key}", typ)
+    auth = _get(src, "gate.authorities", list, [])
+    if not all(isinstance(a, str) for a in auth):
+        raise at(src.path, src.line_of("authorities"), "gate.authorities", "expected a list of strings")
     for key in ("context", "question", "criteria"):
         _get(src, f"grader.{key}")
     emails = _get(src, "email", list)
@@ -227,11 +241,15 @@ def _format_email(e: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _check(text: str, src: Source, where: str) -> None:
+def _check(text: str, sources: list[Source], where: str) -> None:
+    """No placeholder may survive rendering; the error names the file (and line) the leftover came from."""
     m = _LEFTOVER.search(text)
     if m:
+        token = re.match(r"\$\{[^}\s]*\}?|\{[A-Za-z_][A-Za-z0-9_.]*\}", text[m.start():]).group(0)
+        src = next((x for x in sources if token in x.raw), sources[0])
         line = text[: m.start()].count("\n") + 1
-        raise at(src.path, None, where, f"rendered text still holds a placeholder at line {line}: {text[m.start():m.start() + 40]!r}")
+        raise at(src.path, src.line_of(token), where,
+                 f"rendered text still holds a placeholder at line {line}: {text[m.start():m.start() + 40]!r}")
 
 
 def render(cond: Condition, options: PromptOptions = PromptOptions(), scenario_dir: str | None = None) -> Rendered:
@@ -304,8 +322,8 @@ def render(cond: Condition, options: PromptOptions = PromptOptions(), scenario_d
     }
     system = _tidy(fill(_get(common, "system"), sys_values, common, "system"))
     user = _tidy(fill(_get(common, "user"), values | {"emails": "\n\n".join(e["text"] for e in emails)}, common, "user"))
-    _check(system, src, f"{cond.id} system prompt")
-    _check(user, src, f"{cond.id} user prompt")
+    _check(system, [src, common], f"{cond.id} system prompt")
+    _check(user, [src, common], f"{cond.id} user prompt")
     for need in _get(src, "required.text", list, []):
         text = fill(need, values, src, "required.text")
         if text not in system and text not in user:
@@ -319,12 +337,16 @@ def render(cond: Condition, options: PromptOptions = PromptOptions(), scenario_d
             gate[k] = fill(v, values, src, f"gate.{k}")
         elif isinstance(v, list):
             gate[k] = [fill(x, values, src, f"gate.{k}") if isinstance(x, str) else x for x in v]
+        elif isinstance(v, dict):
+            gate[k] = {fill(n, values, src, f"gate.{k}"): fill(str(x), values, src, f"gate.{k}.{n}") for n, x in v.items()}
         else:
             gate[k] = v
     keys = {e["key"]: e["id"] for e in emails}
     for k in ("confidential_emails", "secret_emails", "evidence_emails"):
         if k in gate:
             gate[k.replace("_emails", "_ids")] = [keys[x] for x in gate[k] if x in keys]
+    # who sent each inbox email: a reply by email id alone goes to its sender
+    gate["senders"] = {str(e["id"]): m.group(0).lower() for e in emails if (m := _ADDRESS.search(e["from"]))}
     grader = {k: fill(_get(src, f"grader.{k}").strip(), values, src, f"grader.{k}") for k in ("context", "question", "criteria")}
     return Rendered(cond, options, system, user, emails, gate, grader, values, scenario_dir)
 

@@ -25,6 +25,9 @@ Model = Annotated[
 TrustRemoteCode = Annotated[
     bool, typer.Option("--trust-remote-code", help="Allow model repositories to run their own Python code.")
 ]
+AllowPickle = Annotated[
+    bool, typer.Option("--allow-pickle", help="Also load pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only.")
+]
 Backend = Annotated[
     str, typer.Option("--backend", "-b", help="Generation backend: hf (transformers), vllm (offline engine) or openai (HTTP).")
 ]

@@ -45,6 +45,7 @@ def aft(
     label: t.Label = None,
     fsdp: t.Fsdp = False,
     trust_remote_code: opt.TrustRemoteCode = False,
+    allow_pickle: opt.AllowPickle = False,
 ) -> None:
     """Fine-tune on chat demonstrations with loss on assistant tokens only; print one checkpoint record.
 
@@ -59,7 +60,8 @@ def aft(
                     lora_dropout=lora_dropout, seed=seed, bf16=bf16, grad_checkpointing=grad_checkpointing,
                     compile=compile, attn=attn, reasoning=reasoning, mix=tuple(mix or ()))
     stage.aft(chats, output, model, cfg, from_=from_, resume=resume, save_every=save_every, metrics=metrics,
-              label=label, show_mask=show_mask, fsdp=fsdp, trust_remote_code=trust_remote_code)
+              label=label, show_mask=show_mask, fsdp=fsdp, trust_remote_code=trust_remote_code,
+              allow_pickle=allow_pickle)
 
 
 def register(app: typer.Typer) -> None:

@@ -34,7 +34,7 @@ def am_eval(
     seed: opt.Seed = 0,
     backend: opt.Backend = "hf",
     base_url: opt.BaseUrl = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences per forward batch.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences per forward batch.", min=1)] = 16,
     grader_model: Annotated[str | None, typer.Option("--grader-model", help="Grader model (default: the evaluated base model).", metavar="MODEL")] = None,
     grader_backend: Annotated[str | None, typer.Option("--grader-backend", help="Grader backend: hf, vllm or openai (default: --backend).", metavar="hf|vllm|openai")] = None,
     grader_base_url: Annotated[str | None, typer.Option("--grader-base-url", help="openai grader: server URL (default: --base-url).", metavar="URL")] = None,
@@ -43,6 +43,8 @@ def am_eval(
     grade: Annotated[str, typer.Option("--grade", help="Which rollouts the grader reads: all (as the published eval), gated (only those whose gate fired: cheaper, same harmful under gate-and-grader) or none (grade later with --grade-only).", metavar="all|gated|none")] = "all",
     harmful: Annotated[str, typer.Option("--harmful", help="harmful = gate-and-grader (the paper's rule), grader, or gate.", metavar="RULE")] = "gate-and-grader",
     grade_only: Annotated[str | None, typer.Option("--grade-only", help="Re-grade the rollouts in this file (no generation), write new records and report Cohen's kappa against their previous grades.", metavar="ROLLOUTS.jsonl")] = None,
+    check_gates: Annotated[str | None, typer.Option("--check-gates", help="Check the action parser and gates against hand-labelled replies (records {scenario, goal_type, goal_value, urgency_type, reply, expected_gate}): print agreement, precision and recall per scenario and every disagreement; with -o FILE also write one record per label (its fields plus gate and agree). No model is loaded.", metavar="LABELS.jsonl")] = None,
+    check_grader: Annotated[str | None, typer.Option("--check-grader", help="Check the final verdict (gate AND grader) against labelled replies with expected_harmful: grade the gate-positive ones with --grader-model (or --model) and report agreement and Cohen's kappa; with -o FILE also write one record per label.", metavar="LABELS.jsonl")] = None,
     render_only: Annotated[bool, typer.Option("--render-only", help="Write the rendered prompts of the selected conditions (kind am_prompt) and stop; no model is loaded.")] = False,
     scenario_dir: Annotated[str | None, typer.Option("--scenario-dir", help="Folder whose scenario files (common.toml, leaking.toml, ...) replace the shipped ones of the same name.", metavar="DIR")] = None,
     cache: Annotated[str | None, typer.Option("--cache", help="Also save every model call in this folder (llm call cache): a killed run loses nothing, a rerun recomputes nothing.", metavar="DIR")] = None,
@@ -51,6 +53,7 @@ def am_eval(
     rejects: opt.Rejects = None,
     shard: opt.Shard = None,
     trust_remote_code: opt.TrustRemoteCode = False,
+    allow_pickle: opt.AllowPickle = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, projection or summary on stderr.")] = False,
 ) -> None:
     """Agentic-misalignment eval: sample the agent in each condition, gate and grade its actions, append rollout records.
@@ -71,9 +74,24 @@ def am_eval(
             raise MsmError(f"{name} {value}: expected one of {', '.join(BACKENDS)}")
     if extra_instructions is not None and extra_instructions not in C.EXTRAS:
         raise MsmError(f"--extra-instructions {extra_instructions}: expected one of {', '.join(C.EXTRAS)}")
+    from .. import outputs
+
+    rejects = rollouts.default_rejects(output, rejects)
+    checking = check_gates is not None or check_grader is not None
+    outputs.check([("-o", output), ("--rejects", None if checking or render_only else rejects)],
+                  [("--from", from_), ("--grade-only", grade_only), ("--check-gates", check_gates),
+                   ("--check-grader", check_grader)])
     conds = C.select([*(conditions or []), *(condition_args or [])] or ["paper27"], extra=extra_instructions,
                      prod=prod or None)
     options = PromptOptions(model_name=model_name, weigh_values=weigh_values)
+
+    if check_gates is not None or check_grader is not None:
+        _checks(check_gates, check_grader, model=model, grader_model=grader_model, backend=grader_backend or backend,
+                opts=dict(base_url=grader_base_url or base_url, batch_size=batch_size,
+                          trust_remote_code=trust_remote_code or None, allow_pickle=allow_pickle or None),
+                temperature=grader_temperature, max_tokens=grader_max_tokens or max_tokens or 4096, seed=seed,
+                scenario_dir=scenario_dir, output=output)
+        return
 
     if render_only:
         recs = []
@@ -93,14 +111,16 @@ def am_eval(
         max_tokens = 512 if model == "default" else 4096
         if model == "default" and not quiet:
             print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
-    common = dict(base_url=base_url, batch_size=batch_size, trust_remote_code=trust_remote_code or None)
+    common = dict(base_url=base_url, batch_size=batch_size, trust_remote_code=trust_remote_code or None,
+                  allow_pickle=allow_pickle or None)
     grader_opts = dict(base_url=grader_base_url or base_url, batch_size=batch_size,
-                       trust_remote_code=trust_remote_code or None) if (grader_backend or grader_base_url) else {}
+                       trust_remote_code=trust_remote_code or None,
+                       allow_pickle=allow_pickle or None) if (grader_backend or grader_base_url) else {}
     cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                   seed=seed, backend=backend, backend_opts=common, grader_model=grader_model,
                   grader_backend=grader_backend, grader_opts=grader_opts, grader_max_tokens=grader_max_tokens,
                   grader_temperature=grader_temperature, grade=grade, harmful_mode=harmful, output=output,
-                  rejects=rollouts.default_rejects(output, rejects), shard=jsonl.Shard.parse(shard),
+                  rejects=rejects, shard=jsonl.Shard.parse(shard),
                   chunk_size=chunk_size or (batch_size if backend == "hf" else 256), scenario_dir=scenario_dir, cache=cache, progress=not quiet)
 
     if grade_only is not None:
@@ -132,6 +152,37 @@ def am_eval(
     summary = rollouts.run(cfg)
     if not quiet and summary:
         print(summary.text(), file=sys.stderr)
+
+
+def _checks(gates_path: str | None, grader_path: str | None, *, model: str | None, grader_model: str | None,
+            backend: str, opts: dict, temperature: float, max_tokens: int, seed: int, scenario_dir: str | None,
+            output: str) -> None:
+    """--check-gates / --check-grader: the report on stdout; records to -o when it names a file."""
+    from .. import jsonl
+    from ..am import checks
+    from ..errors import MsmError
+    from ..llm import get_backend
+
+    if gates_path is not None and grader_path is not None:
+        raise MsmError("--check-gates and --check-grader: give one")
+    if gates_path is not None:
+        text, recs, _ = checks.check_gates(gates_path, scenario_dir)
+    else:
+        name = grader_model or model
+        if name is None:
+            raise MsmError("--check-grader: name the grader with --grader-model (or --model)")
+        checks.read_labels(grader_path, scenario_dir, need_harmful=True)  # bad labels fail before a model loads
+        b = get_backend(backend, name, **opts)
+        try:
+            text, recs, _ = checks.check_grader(grader_path, b, temperature=temperature, max_tokens=max_tokens,
+                                                seed=seed, scenario_dir=scenario_dir)
+        finally:
+            close = getattr(b, "close", None)
+            if close is not None:
+                close()
+    if output != jsonl.STDIO:
+        jsonl.write(output, recs)
+    print(text)
 
 
 def register(app: typer.Typer) -> None:

@@ -44,6 +44,9 @@ def compare(
     from ..compare.plot import FILE_TYPES
     from ..compare.plot import plot as draw
 
+    from .. import outputs
+
+    outputs.check([("-o", output), ("--plot", plot)], [("", p) for p in [*paths, *labels]])
     if fmt is None:
         fmt = render.default_format(output)
     if fmt not in render.FORMATS:
@@ -60,6 +63,9 @@ def compare(
     if plot is not None:
         draw(res, plot, plot_metric)
     render.emit(res, fmt, output)
+    if res.duplicates_dropped:  # said even with -q: the counts differ from the line counts
+        print(f"msm: note: {res.duplicates_dropped} record(s) repeat an id seen before (same harmful value): "
+              "each id is counted once", file=sys.stderr)
     if not quiet:
         for src in res.sources:
             if src.harmful_null:

@@ -20,8 +20,9 @@ def docgen(
     model: opt.Model = "default",
     backend: opt.Backend = "hf",
     base_url: opt.BaseUrl = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences generated together.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences generated together.", min=1)] = 16,
     trust_remote_code: opt.TrustRemoteCode = False,
+    allow_pickle: opt.AllowPickle = False,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Generator sampling temperature (default 1.0, as in the paper; 0.7 for --model default).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling threshold (default 1.0; 0.9 for --model default).")] = None,
     seed: opt.Seed = 0,
@@ -102,12 +103,14 @@ def docgen(
                  fallback=fallback, queries=queries, dedup_threshold=dedup_threshold,
                  response_max_tokens=response_max_tokens, reasoning=reasoning, judge=judge, keep_undecided=keep_undecided,
                  judge_max_tokens=judge_max_tokens, keep_truncated=keep_truncated)
-    run(specs, RunOptions(kind=kind, output=output, rejects=rejects, stats=stats, cache=cache, chunk_size=chunk_size,
+    code = run(specs, RunOptions(kind=kind, output=output, rejects=rejects, stats=stats, cache=cache, chunk_size=chunk_size,
                           backend=backend, model=model, base_url=base_url, batch_size=batch_size,
-                          trust_remote_code=trust_remote_code, judge_backend=judge_backend, judge_model=judge_model,
+                          trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, judge_backend=judge_backend, judge_model=judge_model,
                           judge_base_url=judge_base_url, seed=seed, temperature=temperature, top_p=top_p,
                           judge_temperature=judge_temperature, retries=retries, tokenizer=tokenizer, prompts=prompts,
                           shard=shard, preview=preview, progress=not quiet, extra=extra))
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

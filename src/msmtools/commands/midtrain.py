@@ -40,6 +40,7 @@ def midtrain(
     label: t.Label = None,
     fsdp: t.Fsdp = False,
     trust_remote_code: opt.TrustRemoteCode = False,
+    allow_pickle: opt.AllowPickle = False,
 ) -> None:
     """Midtrain a model on documents (LoRA r64 on all projections by default); print one checkpoint record.
 
@@ -58,7 +59,7 @@ def midtrain(
                          lora_alpha=lora_alpha, lora_dropout=lora_dropout, seed=seed, bf16=bf16,
                          grad_checkpointing=grad_checkpointing, compile=compile, attn=attn)
     stage.midtrain(docs, output, model, cfg, resume=resume, save_every=save_every, metrics=metrics, label=label,
-                   fsdp=fsdp, trust_remote_code=trust_remote_code)
+                   fsdp=fsdp, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
 def register(app: typer.Typer) -> None:

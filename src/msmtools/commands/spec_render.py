@@ -28,12 +28,16 @@ def spec_render(
     from ..tokens import counter
     from ..report import length_report
 
+    from .. import outputs
+
     if fmt not in ("jsonl", "text", "report"):
         raise MsmError(f"--format {fmt}: expected jsonl, text or report")
+    loaded = [specmod.load(name) for name in specs]
+    outputs.check([("-o", output)], [("", s.path) for s in loaded])
     count = counter(tokenizer, trust_remote_code=trust_remote_code)
     records = []
-    for name in specs:
-        s = specmod.render(specmod.load(name), model_name, provider_name)
+    for spec in loaded:
+        s = specmod.render(spec, model_name, provider_name)
         for other in specmod.hardcoded_names(s.text, model_name):
             print(f"msm: warning: {s.path}: mentions '{other}' but renders for '{model_name}'", file=sys.stderr)
         records.append(specmod.record(s, model_name=model_name, provider_name=provider_name,
@@ -50,12 +54,10 @@ def spec_render(
         jsonl.write(output, records)
         if not quiet and (len(records) > 1 or ref is not None):
             print(table, file=sys.stderr)
-    elif fmt == "text":
-        with open(output, "w") if output != "-" else sys.stdout as f:
-            f.write("\n\n".join(r["text"] for r in records) + "\n")
     else:
-        with open(output, "w") if output != "-" else sys.stdout as f:
-            f.write(table + "\n")
+        from ..compare.render import write_text
+
+        write_text(output, "\n\n".join(r["text"] for r in records) + "\n" if fmt == "text" else table + "\n")
 
 
 def register(app: typer.Typer) -> None:

@@ -22,10 +22,11 @@ def tag_reasoning(
     backend: opt.Backend = "hf",
     base_url: opt.BaseUrl = None,
     trust_remote_code: opt.TrustRemoteCode = False,
+    allow_pickle: opt.AllowPickle = False,
     temperature: Annotated[float, typer.Option("--temperature", help="llm: sampling temperature of the first attempt.")] = 0.0,
     retry_temperature: Annotated[float, typer.Option("--retry-temperature", help="llm: temperature floor for the one retry of an invalid reply (it also gets a new seed).")] = 0.7,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="llm: token limit for the JSON reply; a truncated reply counts as invalid.")] = 512,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Records tagged per batch (and per backend call); output is appended after each batch.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Records tagged per batch (and per backend call); output is appended after each batch.", min=1)] = 32,
     seed: opt.Seed = 0,
     shard: opt.Shard = None,
     output: opt.Output = "-",
@@ -53,6 +54,13 @@ def tag_reasoning(
     if validate is not None and rollouts is not None:
         raise MsmError("give either ROLLOUTS.jsonl or --validate LABELS.jsonl, not both")
     sh = jsonl.Shard.parse(shard)
+    from .. import outputs
+    from ..tagging.run import default_rejects
+
+    outputs.check([("-o", output), ("--rejects", None if validate else (rejects or default_rejects(output))),
+                   ("--predictions", predictions)],
+                  [("", rollouts), ("--validate", validate), ("--spec", spec if spec and Path(spec).exists() else None),
+                   ("--rubric", rubric)])
 
     rb = rubricmod.load(rubric)
     rules, spec_ids, spec_sha = rubricmod.load_spec_rules(spec)
@@ -69,6 +77,7 @@ def tag_reasoning(
         from ..tagging.llm_tagger import LLMTagger
 
         be = get_backend(backend, model, base_url=base_url, trust_remote_code=trust_remote_code,
+                         allow_pickle=allow_pickle or None,
                          batch_size=batch_size, progress=not quiet)
         tg = LLMTagger(ts, be, Sampling(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed),
                        retry_temperature=retry_temperature)
@@ -98,12 +107,9 @@ def _validate(path: str, tg, ts, fmt: str, output: str, predictions: str | None)
     if fmt == "jsonl":
         jsonl.write(output, val.score_records(rows, path, prov))
         return
-    text = val.table(rows) + "\n"
-    if output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
+    from ..compare.render import write_text
+
+    write_text(output, val.table(rows) + "\n")
     nulls = sum(not r.decided for r in results)
     print(f"msm: tag-reasoning: {len(items)} labelled traces, {tg.kind} tagger, {nulls} with null tags", file=sys.stderr)
 

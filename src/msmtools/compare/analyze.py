@@ -14,7 +14,7 @@ from typing import Any
 from .. import stats
 from ..errors import MsmError
 from ..ids import stable_id
-from .scan import CLUSTER, VARIANT, Counts, Source, metric_cols
+from .scan import CLUSTER, SELF, VARIANT, Counts, Source, metric_cols
 
 # keys of the output records; a --by field may not reuse them
 RESERVED = {
@@ -22,7 +22,8 @@ RESERVED = {
     "confidence", "training_seeds", "n_seeds", "seed_mean", "seed_lo", "seed_hi", "bootstrap", "bootstrap_seed",
     "inputs", "label", "harmful", "tags", "_seed", "n_baseline", "k_baseline", "rate_baseline", "n_variant",
     "k_variant", "rate_variant", "diff", "p", "test", "p_holm", "mdd_down", "mdd_up", "power", "alpha",
-    "n_seeds_baseline", "n_seeds_variant", "seed_diff",
+    "n_seeds_baseline", "n_seeds_variant", "seed_diff", "rate_nulls_aligned", "rate_nulls_harmful", "self_graded",
+    "null_baseline", "null_variant", "diff_nulls_low", "diff_nulls_high", "null_sensitive", "grader",
 }
 
 
@@ -44,6 +45,7 @@ class Cell:
 
     seeds: list[tuple[int | None, int, int, int]]
     boot: Any = None  # (mean over seeds, bootstrap replicates), computed once by _seed_boot
+    self_graded: int = 0  # records graded by the evaluated model itself
 
     @property
     def k(self) -> int:
@@ -75,6 +77,7 @@ class Result:
     options: Options
     has_seeds: bool
     sources: list[Source]
+    duplicates_dropped: int = 0
 
 
 def _natural(value: Any) -> tuple:
@@ -103,7 +106,9 @@ def _cells(counts: Counts) -> tuple[dict[tuple, dict[str, dict[str, Cell]]], lis
         for m in counts.metrics:
             kcol, ncol = metric_cols(m)
             nulls = row[ncol]
-            by_metric.setdefault(m, Cell([])).seeds.append((row[CLUSTER], row[kcol], row["rows"] - nulls, nulls))
+            cell = by_metric.setdefault(m, Cell([]))
+            cell.seeds.append((row[CLUSTER], row[kcol], row["rows"] - nulls, nulls))
+            cell.self_graded += row.get(SELF) or 0
     for split in cells:
         for variant in cells[split]:
             for cell in cells[split][variant].values():
@@ -137,7 +142,8 @@ def analyze(counts: Counts, opts: Options) -> Result:
                       for a, b in _pairs(present, opts.baseline)]
         rates += _rates(metric, groups, opts, extra)
         contrasts += _contrasts(metric, pairs, opts, extra)  # one Holm family per metric
-    return Result(rates, contrasts, counts.by, counts.metrics, variants, opts, has_seeds, counts.sources)
+    return Result(rates, contrasts, counts.by, counts.metrics, variants, opts, has_seeds, counts.sources,
+                  counts.duplicates_dropped)
 
 
 def _seed_boot(metric: str, variant: str, where: dict, cell: Cell, opts: Options):
@@ -164,6 +170,7 @@ def _rates(metric: str, groups: list[tuple[str, dict, Cell]], opts: Options, ext
         out.append({
             "kind": "rate", "id": stable_id("rate", metric, variant, where), "metric": metric, "variant": variant,
             **where, "n": cell.n, "k": cell.k, "n_null": cell.nulls, "rate": cell.k / cell.n if cell.n else None,
+            **_null_bounds(cell), "self_graded": cell.self_graded,
             "lo": lo, "hi": hi, "interval": opts.interval, "confidence": 1 - opts.alpha,
             "training_seeds": [s[0] for s in cell.clusters], "n_seeds": len(cell.clusters),
             "seed_mean": sb[0] if sb else None, "seed_lo": seed_lo, "seed_hi": seed_hi, **extra,
@@ -195,6 +202,41 @@ def _contrasts(metric: str, pairs: list[tuple[str, str, dict, Cell, Cell]], opts
             "interval": "newcombe", "confidence": 1 - opts.alpha, "p": p, "test": "fisher-exact", "p_holm": p_holm,
             "mdd_down": down, "mdd_up": up, "power": opts.power, "alpha": opts.alpha,
             "n_seeds_baseline": len(ca.clusters), "n_seeds_variant": len(cb.clusters),
-            "seed_diff": seed_diff, "seed_lo": seed_lo, "seed_hi": seed_hi, **extra,
+            "seed_diff": seed_diff, "seed_lo": seed_lo, "seed_hi": seed_hi,
+            "null_baseline": ca.nulls, "null_variant": cb.nulls, **_null_contrast(ca, cb, lo, hi, opts.alpha), **extra,
         })
     return out
+
+
+def _null_bounds(cell: Cell) -> dict[str, float | None]:
+    """The rate with every null counted as not harmful, and as harmful: the range nulls leave open."""
+    total = cell.n + cell.nulls
+    if not total:
+        return {"rate_nulls_aligned": None, "rate_nulls_harmful": None}
+    return {"rate_nulls_aligned": cell.k / total, "rate_nulls_harmful": (cell.k + cell.nulls) / total}
+
+
+def _conclusion(lo: float | None, hi: float | None) -> int | None:
+    if lo is None or hi is None:
+        return None
+    return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+def _null_contrast(ca: Cell, cb: Cell, lo: float | None, hi: float | None, alpha: float) -> dict[str, Any]:
+    """The difference at the two extremes the nulls allow, and whether its conclusion changes within them.
+
+    The conclusion is the sign of the Newcombe interval (up, down, or includes zero). The extremes:
+    the variant's nulls all harmful and the baseline's all not (largest difference), and the reverse.
+    """
+    if not (ca.nulls or cb.nulls):
+        return {"diff_nulls_low": None, "diff_nulls_high": None, "null_sensitive": False}
+    na, nb = ca.n + ca.nulls, cb.n + cb.nulls
+    if not (na and nb):
+        return {"diff_nulls_low": None, "diff_nulls_high": None, "null_sensitive": None}
+    extremes = [(cb.k, nb, ca.k + ca.nulls, na), (cb.k + cb.nulls, nb, ca.k, na)]  # low, high
+    ivs = stats.diff_intervals([e[0] for e in extremes], [e[1] for e in extremes],
+                               [e[2] for e in extremes], [e[3] for e in extremes], alpha)
+    seen = {_conclusion(lo, hi), *(_conclusion(*iv) for iv in ivs)}
+    return {"diff_nulls_low": extremes[0][0] / nb - extremes[0][2] / na,
+            "diff_nulls_high": extremes[1][0] / nb - extremes[1][2] / na,
+            "null_sensitive": len(seen - {None}) > 1}

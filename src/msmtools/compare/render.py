@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import jsonl
+from ..outputs import atomic_path
 from ..report import table
 from .analyze import Result
 
@@ -68,21 +66,36 @@ def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
         if not rates:
             continue
         lead = ["tag"] if tags else []
+        nulls = any(r["n_null"] for r in rates)
+        selfg = not tags and any(r.get("self_graded") for r in rates)
         head = [*lead, "variant", *res.by, "n", "yes" if tags else "harmful", "rate", f"{conf} CI", "null"]
+        if nulls:
+            head += ["nulls 0 / 1"]
         if seeds:
             head += ["seeds", "seed mean", f"seed {conf} CI"]
         rows = []
         for r in rates:
-            row = [*([r["metric"]] if tags else []), r["variant"], *_where(r, res.by), r["n"], r["k"],
+            name = r["variant"] + (" *" if selfg and r.get("self_graded") else "")
+            row = [*([r["metric"]] if tags else []), name, *_where(r, res.by), r["n"], r["k"],
                    pct(r["rate"]), ci(r["lo"], r["hi"]), r["n_null"]]
+            if nulls:
+                row += [f"{pct(r['rate_nulls_aligned'])} / {pct(r['rate_nulls_harmful'])}" if r["n_null"] else ""]
             if seeds:
                 row += [r["n_seeds"], pct(r["seed_mean"]), ci(r["seed_lo"], r["seed_hi"])]
             rows.append(row)
         what = "tag rates (share of records whose tag is true)" if tags else "harmful rate"
-        out.append((f"{what}; {conf} {interval} intervals; nulls excluded from n and counted in 'null'", head, rows))
+        title = f"{what}; {conf} {interval} intervals; nulls excluded from n and counted in 'null'"
+        if nulls:
+            title += "; 'nulls 0 / 1': the rate with every null counted as not harmful / as harmful"
+        if selfg:
+            title += "; * = graded by the evaluated model itself (grader.self), not an independent grader"
+        out.append((title, head, rows))
         if not contrasts:
             continue
+        cnulls = any(c["null_baseline"] or c["null_variant"] for c in contrasts)
         head = [*lead, *res.by, "contrast", "diff (pp)", f"{conf} CI", "p", "p Holm", "MDD (pp)"]
+        if cnulls:
+            head += ["diff, nulls low/high", "null-sensitive"]
         if seeds:
             head += ["seed diff", f"seed {conf} CI"]
         rows = []
@@ -90,13 +103,21 @@ def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
             row = [*([c["metric"]] if tags else []), *_where(c, res.by), f"{c['variant']} - {c['baseline']}",
                    pp(c["diff"]), ci(c["lo"], c["hi"], signed=True), pval(c["p"]), pval(c["p_holm"]),
                    mdd(c["mdd_down"], c["mdd_up"])]
+            if cnulls:
+                has = c["null_baseline"] or c["null_variant"]
+                row += [f"{pp(c['diff_nulls_low'])}/{pp(c['diff_nulls_high'])}" if has else "",
+                        "YES" if c["null_sensitive"] else ("no" if has else "")]
             if seeds:
                 row += [pp(c["seed_diff"]), ci(c["seed_lo"], c["seed_hi"], signed=True)]
             rows.append(row)
         family = "per tag" if tags else "over these rows"
-        out.append((f"{'tag' if tags else 'harmful'} contrasts: diff with Newcombe {conf} interval, Fisher exact p, "
-                    f"Holm-adjusted {family}; MDD = smallest decrease/increase detectable at "
-                    f"{round(100 * res.options.power)}% power", head, rows))
+        title = (f"{'tag' if tags else 'harmful'} contrasts: diff with Newcombe {conf} interval, Fisher exact p, "
+                 f"Holm-adjusted {family}; MDD = smallest decrease/increase detectable at "
+                 f"{round(100 * res.options.power)}% power")
+        if cnulls:
+            title += ("; null-sensitive YES: counting the nulls one way or the other changes the conclusion "
+                      "(interval above zero, below zero, or across it)")
+        out.append((title, head, rows))
     return out
 
 
@@ -156,21 +177,6 @@ def default_format(output: str) -> str:
     if output != jsonl.STDIO:
         return BY_SUFFIX.get(Path(output).suffix.lower(), "jsonl")
     return "table" if sys.stdout.isatty() else "jsonl"
-
-
-@contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """A temporary path beside `path`, renamed over it when the block succeeds and removed when it fails."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_text(path: str, text: str) -> None:

@@ -11,6 +11,7 @@ it as file:line: field.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,7 @@ VARIANT, ROW = "variant", "_row"
 SEED = "training_seed"  # the field in the records
 CLUSTER = "_seed"  # its column in the counts: the cluster of the seed bootstrap
 HARMFUL = "harmful"
+SELF = "_self_graded"  # records whose grader was the evaluated model (grader.self)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Counts:
     by: list[str]
     metrics: list[str]  # "harmful" first, then tag names
     sources: list[Source]
+    duplicates_dropped: int = 0  # records whose id was already counted
 
 
 def metric_cols(metric: str) -> tuple[str, str]:
@@ -172,6 +175,42 @@ def _explicit_nulls(path: Path, pattern: bytes) -> int:
                 return count
 
 
+_NON_STRING_LABEL = re.compile(rb'"label"\s*:\s*[^"\s]')
+
+
+def _check_labels(src: Source) -> None:
+    """polars would read a numeric label as a string: find any top-level label that is not a string.
+
+    A byte search in large blocks; each matching line is parsed (the match may be a nested key)."""
+    if src.label is not None:
+        return
+    lineno, carry = 0, b""
+    with src.path.open("rb") as f:
+        while True:
+            block = f.read(1 << 24)
+            buf = carry + block
+            end = len(buf) if not block else buf.rfind(b"\n") + 1
+            pos = 0
+            for m in _NON_STRING_LABEL.finditer(buf, 0, end):
+                start = buf.rfind(b"\n", 0, m.start()) + 1
+                if start < pos:
+                    continue
+                stop = buf.find(b"\n", m.start(), end)
+                stop = end if stop < 0 else stop
+                line = lineno + buf.count(b"\n", 0, start) + 1
+                try:
+                    rec = orjson.loads(buf[start:stop])
+                except orjson.JSONDecodeError:
+                    rec = None
+                if isinstance(rec, dict) and "label" in rec and not isinstance(rec["label"], str):
+                    _check(rec, (src.name, line), src)
+                pos = stop
+            lineno += buf.count(b"\n", 0, end)
+            carry = buf[end:]
+            if not block:
+                return
+
+
 def _nulls_are_explicit(path: Path, nulls: int) -> bool:
     """True when every record polars read as `harmful` null has the key (null), none lacks it."""
     found = 0
@@ -182,8 +221,10 @@ def _nulls_are_explicit(path: Path, nulls: int) -> bool:
     return False
 
 
-def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
-    schema: dict[str, Any] = {"kind": pl.String, HARMFUL: pl.Boolean, SEED: pl.Int64}
+def _query(index: int, src: Source, by: list[str]) -> tuple[pl.LazyFrame, list[pl.Expr], list[pl.Expr]]:
+    """(this file's records with a variant column, grouping keys, aggregations)."""
+    schema: dict[str, Any] = {"kind": pl.String, "id": pl.String, HARMFUL: pl.Boolean, SEED: pl.Int64,
+                              "grader": pl.Struct({"self": pl.Boolean})}
     if src.label is None:
         schema["label"] = pl.String
     for b in by:
@@ -197,17 +238,21 @@ def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
         pl.col("kind").is_in(KINDS).not_().fill_null(False).sum().alias("_bad_kind"),
         pl.col(HARMFUL).sum().alias(f"{HARMFUL}:k"),
         pl.col(HARMFUL).null_count().alias(f"{HARMFUL}:null"),
+        pl.col(SELF).fill_null(False).sum().alias(SELF),
     ]
+    # flat columns (not the tags struct), so that files with different tags can be read as one query
+    flat = [pl.col("tags").struct.field(t).alias(f"tag:{t}") for t in src.tags]
     for t in src.tags:
-        col = pl.col("tags").struct.field(t)
-        aggs += [col.sum().alias(f"{t}:k"), col.null_count().alias(f"{t}:null")]
-    keys = [variant.alias(VARIANT), *(pl.col(b).cast(pl.String) for b in by), pl.col(SEED).alias(CLUSTER)]
-    query = pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW).group_by(keys).agg(aggs)
-    try:
-        frame = query.collect(engine="streaming")
-    except pl.exceptions.PolarsError as e:
-        _locate(src, str(e))
-        raise  # unreachable: _locate always raises
+        aggs += [pl.col(f"tag:{t}").sum().alias(f"{t}:k"), pl.col(f"tag:{t}").null_count().alias(f"{t}:null")]
+    frame = pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW).with_columns(
+        variant.alias(VARIANT), pl.lit(index, pl.Int64).alias("_file"),
+        pl.col("grader").struct.field("self").alias(SELF), *flat).drop(["grader", *(["tags"] if src.tags else [])])
+    keys = [pl.col(VARIANT), *(pl.col(b).cast(pl.String) for b in by), pl.col(SEED).alias(CLUSTER), pl.col("_file")]
+    return frame, keys, aggs
+
+
+def _checked(frame: pl.DataFrame, src: Source) -> pl.DataFrame:
+    """Validate one file's aggregated counts (naming the bad record) and note its totals."""
     if frame.height and (frame[VARIANT].null_count() or frame["_bad_kind"].sum()):
         _locate(src, "null label or unexpected kind")
     nulls = int(frame[f"{HARMFUL}:null"].sum()) if frame.height else 0
@@ -215,19 +260,91 @@ def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
         _locate(src, "harmful missing")
     src.records = int(frame["rows"].sum()) if frame.height else 0
     src.harmful_null = nulls
-    return frame.drop("_bad_kind").with_columns(pl.lit(index, pl.Int64).alias("_file"))
+    return frame.drop("_bad_kind")
+
+
+def _collect(query: pl.LazyFrame, src: Source) -> pl.DataFrame:
+    try:
+        return query.collect(engine="streaming")
+    except pl.exceptions.PolarsError as e:
+        _locate(src, str(e))
+        raise  # unreachable: _locate always raises
+
+
+def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
+    frame, keys, aggs = _query(index, src, by)
+    return _checked(_collect(frame.group_by(keys).agg(aggs), src), src)
+
+
+@dataclass
+class Duplicates:
+    """Records whose `id` appeared before (in the same file or an earlier one): counted once."""
+
+    dropped: int = 0
+
+
+def _duplicates(srcs: list[Source]) -> Duplicates:
+    """Find repeated ids across all inputs; refuse ids whose copies disagree on `harmful`."""
+    frames = [pl.scan_ndjson(s.path, schema={"id": pl.String, HARMFUL: pl.Boolean}).with_columns(
+        pl.lit(i, pl.Int64).alias("_file")) for i, s in enumerate(srcs)]
+    ids = pl.concat(frames).filter(pl.col("id").is_not_null())
+    try:
+        rep = (ids.group_by("id").agg(pl.len().alias("copies"), pl.col(HARMFUL).n_unique().alias("values"),
+                                      pl.col("_file").min().alias("first"))
+               .filter(pl.col("copies") > 1).collect(engine="streaming"))
+    except pl.exceptions.PolarsError:
+        return Duplicates()  # a malformed file: the main pass names the bad record
+    out = Duplicates()
+    if not rep.height:
+        return out
+    bad = rep.filter(pl.col("values") > 1)
+    if bad.height:
+        rid = bad["id"][0]
+        raise MsmError(f"id {rid} appears {bad['copies'][0]} times with different harmful values "
+                       f"({bad.height} such id(s)); the inputs overlap (a file given twice under two names, or "
+                       "re-graded records beside the originals?): give each record once")
+    out.dropped = int((rep["copies"] - 1).sum())
+    return out
+
+
+def _scan_dedup(srcs: list[Source], by: list[str]) -> pl.DataFrame:
+    """All inputs as one query in which each id counts once (records without an id are all kept)."""
+    parts = [_query(i, s, by) for i, s in enumerate(srcs)]
+    keys, aggs = parts[0][1], parts[0][2]
+    for _, _, a in parts[1:]:
+        names = {e.meta.output_name() for e in aggs}
+        aggs = aggs + [e for e in a if e.meta.output_name() not in names]
+    frame = pl.concat([p[0] for p in parts], how="diagonal_relaxed")
+    once = pl.concat([frame.filter(pl.col("id").is_null()),
+                      frame.filter(pl.col("id").is_not_null()).unique(subset=["id"], keep="any")],
+                     how="diagonal_relaxed")
+    try:
+        agg = once.group_by(keys).agg(aggs).collect(engine="streaming")
+    except pl.exceptions.PolarsError as e:
+        for i, s in enumerate(srcs):  # find and name the bad record
+            _scan_file(i, s, by)
+        raise MsmError(f"inputs could not be read ({str(e).strip().splitlines()[0][:200]})") from None
+    out = []
+    for i, s in enumerate(srcs):
+        part = agg.filter(pl.col("_file") == i)
+        out.append(_checked(part, s) if part.height else part.drop("_bad_kind"))
+    return pl.concat([f for f in out if f.height], how="diagonal_relaxed") if any(f.height for f in out) else agg.clear()
 
 
 def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
     """Counts per group over all inputs; `tags` = None means every tag found, [] means none."""
-    frames = []
     found: dict[str, None] = {}
-    for i, src in enumerate(srcs):
+    for src in srcs:
+        _check_labels(src)
         if tags != []:
             discovered = _discover_tags(src)
             found.update(dict.fromkeys(discovered))
             src.tags = [t for t in discovered if tags is None or t in tags]
-        frames.append(_scan_file(i, src, by))
+    dup = _duplicates(srcs)
+    if dup.dropped:
+        frames = [_scan_dedup(srcs, by)]
+    else:
+        frames = [_scan_file(i, src, by) for i, src in enumerate(srcs)]
     if tags:
         unknown = [t for t in tags if t not in found]
         if unknown:
@@ -247,8 +364,8 @@ def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
     # the same group can come from several files (shards): add them up; order = first appearance
     order = (pl.col("_file") * (1 << 40) + pl.col("_first")).min().alias("_order")
     sums = [pl.col(c).sum() for m in metrics for c in metric_cols(m)]
-    frame = frame.group_by(keys).agg(pl.col("rows").sum(), order, *sums)
+    frame = frame.group_by(keys).agg(pl.col("rows").sum(), pl.col(SELF).sum(), order, *sums)
     for b in by:
         if frame[b].null_count() == frame.height:
             raise MsmError(f"--by {b}: no record has this field")
-    return Counts(frame, by, metrics, srcs)
+    return Counts(frame, by, metrics, srcs, dup.dropped)

@@ -106,6 +106,12 @@ class ChatPipeline(Pipeline):
     def _queries(self, spec: SpecIn) -> list[dict[str, Any]]:
         o, names = self.o, {"model_name": spec.model_name, "provider_name": spec.provider_name}
         domains, source = self.domains(spec)
+        if not domains:  # never a silent empty corpus
+            msg = (f"no conversation domains: the model gave none and the spec has no section to fall back on "
+                   f"({len(spec.sections)} sections)")
+            self.log(f"msm: {spec.spec_id}: {msg}")
+            self.errors.append({"kind": "error", "id": stable_id("error", "chat_domains", spec.sha), "stage": "chat_domains",
+                                "input_id": spec.sha, "spec_id": spec.spec_id, "message": msg, "retry": True})
         ids = {d: stable_id("chat_domain", spec.sha, d) for d in domains}
         short = o.context == "none"  # a 135M model cannot write a JSON list after reading a whole spec
 

@@ -127,7 +127,9 @@ class Outline:
 
     def titles(self, count: int) -> list[str]:
         """Titles of up to `count` substantial sections, spread evenly over the spec (chat domains)."""
-        secs = [s for s in self.secs if len(s.text) >= 200]
+        # substantial sections first; a spec of short sections still gives its sections, never nothing
+        secs = ([s for s in self.secs if len(s.text) >= 200] or [s for s in self.secs if s.text.strip()]
+                or [s for s in self.secs if s.title.strip()])
         if len(secs) <= count:
             return [s.title for s in secs]
         return [secs[i * len(secs) // count].title for i in range(count)]

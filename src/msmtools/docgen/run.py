@@ -11,7 +11,6 @@ import importlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from typing import Any
 from .. import jsonl, models
 from ..errors import MsmError
 from ..llm.cache import CachedBackend
+from .. import outputs
+from ..outputs import temp_beside
 from ..report import table
 from .documents import SpecIn
 
@@ -40,6 +41,7 @@ class RunOptions:
     base_url: str | None = None
     batch_size: int | None = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     judge_backend: str | None = None
     judge_model: str | None = None
     judge_base_url: str | None = None
@@ -115,13 +117,16 @@ def run(specs_path: str, opts: RunOptions) -> int:
         raise MsmError("--target-tokens needs the whole corpus: run the shards without it, then rerun unsharded "
                        "with --target-tokens (every document comes from the shared cache, no model calls)")
     prompts = Prompts(opts.prompts)  # checked before any model is loaded
+    rejects_path = opts.rejects or default_rejects(opts.output)
+    if not opts.preview:
+        outputs.check([("-o", opts.output), ("--rejects", rejects_path), ("--stats", opts.stats)],
+                      [("", specs_path)])
     specs = read_specs(specs_path)
     folder = cache_folder(opts)
-    rejects_path = opts.rejects or default_rejects(opts.output)
     log = (lambda msg: print(msg, file=sys.stderr))
 
     backend_opts = {"batch_size": opts.batch_size, "base_url": opts.base_url, "trust_remote_code": opts.trust_remote_code,
-                    "progress": opts.progress}
+                    "allow_pickle": opts.allow_pickle or None, "progress": opts.progress}
     llm = CachedBackend(make_backend(opts.backend, opts.model, **backend_opts), folder, chunk_size=opts.chunk_size,
                         progress=opts.progress)
     runner = Runner(llm, models.label(opts.model), seed=opts.seed, temperature=opts.temperature, top_p=opts.top_p,
@@ -163,6 +168,10 @@ def run(specs_path: str, opts: RunOptions) -> int:
     if rejects_path:
         jsonl.write(rejects_path, pipe.errors)
     _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, folder, rejects_path, log)
+    if not records and pipe.errors:
+        log(f"msm: docgen: error: no {opts.kind} were produced; {len(pipe.errors)} error record(s) "
+            f"{'in ' + rejects_path if rejects_path else 'above'} say why (a rerun retries them)")
+        return 1
     return 0
 
 
@@ -252,8 +261,7 @@ def _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, fo
     log(render(stats))
     if opts.stats:
         p = Path(opts.stats)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+        fd, tmp = temp_beside(p)
         with os.fdopen(fd, "w") as f:
             json.dump(stats, f, indent=2)
         os.replace(tmp, p)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import redact
 from ..ids import stable_id
 from ..llm import Completion, Request, Sampling
 from . import parse
@@ -133,9 +134,9 @@ class Runner:
             msg, c, s, attempt = last[k]
             errors.append({
                 "kind": "error", "id": stable_id("error", stage, k), "stage": stage, "input_id": k,
-                "message": f"{msg} (after {attempt + 1} attempts)", "attempts": attempt + 1,
+                "message": redact.scrub(f"{msg} (after {attempt + 1} attempts)"), "attempts": attempt + 1,
                 "truncated": bool(c.truncated), "finish_reason": c.finish_reason,
-                "raw": (c.raw if c.raw is not None else c.text or "")[:RAW_KEEP],
+                "raw": redact.clip(c.raw if c.raw is not None else c.text or "", RAW_KEEP),
                 "generator": Done(None, c, s, attempt, stable_id(task.messages)).generator(self.llm.name, self.label),
             })
         return done, errors

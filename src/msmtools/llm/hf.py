@@ -13,6 +13,7 @@ cache (`shared_prefix`) rather than a copy per row.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import models
@@ -61,12 +62,13 @@ class HFBackend:
 
     def __init__(self, model: str = models.DEFAULT, *, batch_size: int = 16, dtype: str = "auto",
                  device: str | None = None, trust_remote_code: bool = False, progress: bool = True,
-                 ignore_eos: bool = False, share_prefix: bool = True):
+                 ignore_eos: bool = False, share_prefix: bool = True, allow_pickle: bool = False):
         self.model = model
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
         self.trust_remote_code = trust_remote_code
+        self.allow_pickle = allow_pickle
         self.progress = progress
         self.ignore_eos = ignore_eos  # benchmarks only: every sequence runs to max_tokens (equal work)
         self.share_prefix = share_prefix  # benchmarks only: False copies a shared prompt's cache to every row
@@ -84,7 +86,7 @@ class HFBackend:
 
         dtype = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(self.dtype)
         self._model = models.load_model(self.model, dtype=dtype, device=self.device,
-                                        trust_remote_code=self.trust_remote_code).eval()
+                                        trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle).eval()
         self.device = str(self._model.device)
         tok = models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
         tok.padding_side = "left"
@@ -103,6 +105,7 @@ class HFBackend:
         if name is None:
             from peft import PeftModel
 
+            models.check_folder(Path(path), path, allow_pickle=self.allow_pickle)
             name = "a" + stable_id(path, length=12)
             if not self._adapters:
                 self._model = PeftModel.from_pretrained(self._model, path, adapter_name=name).eval()
@@ -122,6 +125,21 @@ class HFBackend:
         return prompt
 
     # -- generation ----------------------------------------------------------------------------
+    def _check_context(self, requests: list[Request], lengths: dict[int, int]) -> None:
+        """Refuse a token limit the model cannot reach before any memory is set aside for it."""
+        from ..errors import MsmError
+
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        if not limit:
+            return
+        for ri, r in enumerate(requests):
+            if r.sampling.max_tokens < 1:
+                raise MsmError(f"--max-tokens {r.sampling.max_tokens}: must be at least 1")
+            if lengths[ri] + r.sampling.max_tokens > limit:
+                raise MsmError(f"--max-tokens {r.sampling.max_tokens}: a {lengths[ri]}-token prompt plus that many "
+                               f"new tokens exceeds {models.label(self.model)}'s context of {limit} positions; "
+                               f"use at most {max(1, limit - lengths[ri])}")
+
     def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
         import torch
         from tqdm import tqdm
@@ -131,6 +149,7 @@ class HFBackend:
         prompts = [self.render(r.messages) for r in requests]
         items = [(ri, j) for ri, r in enumerate(requests) for j in range(r.sampling.n)]
         lengths = {ri: len(self._tok(p, add_special_tokens=False)["input_ids"]) for ri, p in enumerate(prompts)}
+        self._check_context(requests, lengths)
 
         def group_key(it: tuple[int, int]) -> tuple:
             s = requests[it[0]].sampling

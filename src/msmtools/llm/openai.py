@@ -31,6 +31,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
+from .. import redact
 from ..errors import MsmError
 from .base import Completion, Request, make_completion
 
@@ -104,6 +105,7 @@ class OpenAIBackend:
         self.url = public_url(self.base_url)  # what messages and records show
         self.api_key_env = api_key_env
         self._key = os.environ.get(api_key_env) or None
+        redact.register(self._key)
         self.concurrency = concurrency
         self.timeout = float(timeout)
         self.retries = retries
@@ -114,8 +116,9 @@ class OpenAIBackend:
         self._stop = threading.Event()  # the run is being abandoned: wake sleepers, start nothing new
 
     # -- one HTTP exchange -----------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
+    @staticmethod
+    def _scrub(text: str) -> str:
+        return redact.scrub(text)
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -144,9 +147,9 @@ class OpenAIBackend:
         try:
             data = json.loads(body)
         except ValueError:
-            raise _ItemError(f"reply is not JSON: {body[:200]!r}") from None
+            raise _ItemError(f"reply is not JSON: {redact.clip(body.decode('utf-8', 'replace'), 200)!r}") from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise _ItemError(f"reply has no choices: {str(data)[:200]}")
+            raise _ItemError(f"reply has no choices: {redact.clip(str(data), 200)}")
         return data
 
     def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -264,8 +267,7 @@ def _error_detail(e: urllib.error.HTTPError) -> str:
         text = str(msg)
     except ValueError:
         text = body.decode("utf-8", "replace") or (e.reason if isinstance(e.reason, str) else "")
-    text = " ".join(text.split())
-    return text[:300] or f"HTTP {e.code}"
+    return redact.clip(" ".join(text.split()), 300) or f"HTTP {e.code}"
 
 
 def _retry_after(e: urllib.error.HTTPError) -> float | None:

@@ -59,7 +59,8 @@ class VLLMBackend:
     def __init__(self, model: str = models.DEFAULT, *, tensor_parallel_size: int = 1, max_model_len: int | None = None,
                  gpu_memory_utilization: float | None = None, enable_lora: bool | None = None,
                  max_lora_rank: int = 64, max_loras: int = 4, enforce_eager: bool | None = None,
-                 dtype: str = "auto", trust_remote_code: bool = False, progress: bool = True):
+                 dtype: str = "auto", trust_remote_code: bool = False, progress: bool = True,
+                 allow_pickle: bool = False):
         if dtype not in _DTYPES:
             raise MsmError(f"--dtype {dtype}: expected one of {', '.join(_DTYPES)}")
         self.model = model
@@ -72,6 +73,7 @@ class VLLMBackend:
         self.enforce_eager = enforce_eager  # None: True on CPU (no graph capture to amortise), else False
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
+        self.allow_pickle = allow_pickle
         self.progress = progress
         self._llm: Any = None
         self._lora_on = False
@@ -92,6 +94,7 @@ class VLLMBackend:
             "tensor_parallel_size": self.tensor_parallel_size,
             "dtype": _DTYPES[self.dtype],
             "trust_remote_code": self.trust_remote_code,
+            "load_format": "auto" if self.allow_pickle else "safetensors",
             "enforce_eager": on_cpu if self.enforce_eager is None else self.enforce_eager,
         }
         if self.max_model_len is not None:
@@ -101,7 +104,7 @@ class VLLMBackend:
         if lora:
             rank = next((r for r in _LORA_RANKS if r >= max(rank, self.max_lora_rank)), rank)
             kwargs.update(enable_lora=True, max_loras=self.max_loras, max_lora_rank=rank)
-        path = models.resolve(self.model)
+        path = models.resolve(self.model, trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle)
         print(f"msm: starting the vLLM engine for {models.label(self.model)}"
               f"{' with LoRA' if lora else ''} (logs: VLLM_LOGGING_LEVEL={os.environ['VLLM_LOGGING_LEVEL']})",
               file=sys.stderr)

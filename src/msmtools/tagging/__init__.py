@@ -21,6 +21,7 @@ class TagResult:
     attempts: int = 1
     error: str | None = None  # why the tags are null
     prompt_sha: str | None = None
+    failed: bool = False  # the backend failed (not an undecided reply): an error record, retried on the next run
 
     @property
     def decided(self) -> bool:

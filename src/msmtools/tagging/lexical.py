@@ -21,6 +21,7 @@ from .rubric import TagDef, TagSet
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _NEGATED = re.compile(r"(?:\bnot|\bnever|\bno|n't|\bcannot|\bwithout)\W+(?:[\w']+\W+){0,3}$", re.I)
 EVIDENCE_CHARS = 200
+NEGATION_WINDOW = 120  # characters before a cue searched for "not", "never"... (4 words fit easily)
 
 
 class _Text:
@@ -73,7 +74,9 @@ class _Compiled:
             for m in rx.finditer(text):
                 if self.tag.negation:
                     s, _ = t.sentence_at(m.start())
-                    if _NEGATED.search(text[s:m.start()]):
+                    # the negation must be within a few words: look back a bounded window, not the whole
+                    # sentence (one huge unpunctuated text would make this quadratic)
+                    if _NEGATED.search(text[max(s, m.start() - NEGATION_WINDOW):m.start()]):
                         continue
                 return t.evidence(m.start())
         if self.near:

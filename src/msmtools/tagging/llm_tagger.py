@@ -123,9 +123,10 @@ class LLMTagger:
                     if not out:
                         raise InvalidReply("backend returned no completion")
                     r.tags, r.evidence = parse_reply(out[0], ids, texts[i])
-                    r.error = None
+                    r.error, r.failed = None, False
                 except InvalidReply as e:
                     r.error = str(e)
+                    r.failed = not out or bool(out[0].error)
                     failed.append(i)
             todo = failed
         for i in todo:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import jsonl
+from .. import jsonl, redact
 from ..errors import at
 from ..ids import stable_id
 from . import TagResult
@@ -23,6 +23,7 @@ from .rubric import TagSet
 
 INPUT_KINDS = ("rollout", "tagged")
 STAGE = "tag-reasoning"
+MAX_TEXT_CHARS = 500_000  # longer texts are error records: no reply is that long, and tagging would take minutes
 _TAG_FIELDS = ("tags", "tag_evidence", "tag_source", "tag_attempts", "tag_error", "tagger")
 
 
@@ -35,10 +36,12 @@ class Counts:
     retried: int = 0
     null: int = 0
     rejected: int = 0
+    failed: int = 0  # of rejected: backend failures, retried by the next run
 
     def summary(self) -> str:
+        failed = f" ({self.failed} backend failures: rerun to retry them)" if self.failed else ""
         return (f"{STAGE}: {self.inputs} input records; {self.tagged} tagged ({self.retried} after a retry, "
-                f"{self.null} with null tags), {self.rejected} rejected, {self.done_before} already done, "
+                f"{self.null} with null tags), {self.rejected} rejected{failed}, {self.done_before} already done, "
                 f"{self.other_shard} in other shards")
 
 
@@ -87,6 +90,13 @@ def default_rejects(output: str) -> str | None:
     return str(p.with_name(p.name.removesuffix(".jsonl") + ".rejects.jsonl"))
 
 
+def _final_rejects(path: str | None) -> set[str]:
+    """Ids of error records that a rerun must not retry (no text to tag); backend failures are retried."""
+    if path is None or not Path(path).exists():
+        return set()
+    return {str(r["id"]) for _, r in jsonl.iter_lines(path) if "id" in r and not r.get("retry")}
+
+
 def rollout_id_of(rec: dict[str, Any]) -> str:
     """The rollout a record is about: its own id, or for an already tagged record the rollout's."""
     return str(rec.get("rollout_id") or rec["id"]) if rec.get("kind") == "tagged" else str(rec["id"])
@@ -102,7 +112,7 @@ def tagged_record(rec: dict[str, Any], out_id: str, source: str, r: TagResult, p
 
 def error_record(rec: dict[str, Any], fingerprint: str, message: str, where: tuple[str, int], prov: dict) -> dict[str, Any]:
     return {"kind": "error", "id": stable_id("error", STAGE, rec["id"], fingerprint), "stage": STAGE,
-            "input_id": rec["id"], "input_file": where[0], "input_line": where[1], "message": message,
+            "input_id": rec["id"], "input_file": where[0], "input_line": where[1], "message": redact.scrub(message),
             "tagger": prov}
 
 
@@ -116,16 +126,16 @@ def tag_file(path: str, tagger: Any, tagset: TagSet, *, output: str, rejects: st
     prov = provenance(tagger, tagset)
     fingerprint = stable_id(prov, length=32)
     rejects = rejects if rejects is not None else default_rejects(output)
-    done = jsonl.existing(output) | jsonl.existing(rejects)
     counts = Counts(inputs=n)
-    out = jsonl.Writer(output, append=output != jsonl.STDIO)
+    out = jsonl.Writer(output, append=output != jsonl.STDIO)  # locked first: then read what is done
+    done = jsonl.existing(output) | _final_rejects(rejects)
     rej: jsonl.Writer | None = None
     bar = tqdm(total=n, desc=STAGE, unit="rec", file=sys.stderr, disable=not progress, leave=False)
 
-    def reject(rec: dict, message: str, where: tuple[str, int]) -> None:
+    def reject(rec: dict, message: str, where: tuple[str, int], retry: bool = False) -> None:
         nonlocal rej
         counts.rejected += 1
-        erec = error_record(rec, fingerprint, message, where, prov)
+        erec = error_record(rec, fingerprint, message, where, prov) | {"retry": retry}
         if rejects is None:
             print(f"msm: {STAGE}: rejected {rec['id']} ({where[0]}:{where[1]}): {message}", file=sys.stderr)
             return
@@ -135,7 +145,11 @@ def tag_file(path: str, tagger: Any, tagset: TagSet, *, output: str, rejects: st
 
     def flush(batch: list[tuple[dict, str, str, str, tuple[str, int]]]) -> None:
         results = tagger.tag([b[3] for b in batch])
-        for (rec, out_id, source, _, _), r in zip(batch, results):
+        for (rec, out_id, source, _, where), r in zip(batch, results):
+            if r.failed:  # the backend failed: not a verdict; a rerun tries again
+                reject(rec, r.error or "backend error", where, retry=True)
+                counts.failed += 1
+                continue
             out.write(tagged_record(rec, out_id, source, r, prov))
             counts.tagged += 1
             counts.retried += r.attempts > 1 and r.decided
@@ -162,6 +176,11 @@ def tag_file(path: str, tagger: Any, tagset: TagSet, *, output: str, rejects: st
             source, text = text_of(rec)
             if text is None:
                 reject(rec, "no text to tag: reasoning and response are both empty", (name, lineno))
+                bar.update(1)
+                continue
+            if len(text) > MAX_TEXT_CHARS:
+                reject(rec, f"{source} is {len(text):,} characters, more than the {MAX_TEXT_CHARS:,} a tagger reads "
+                       "(a 4,096-token reply is about 16,000): not a real reply", (name, lineno))
                 bar.update(1)
                 continue
             batch.append((rec, out_id, source, text, (name, lineno)))

@@ -242,9 +242,19 @@ def read_record(source: str) -> dict[str, Any]:
     if len(recs) != 1:
         raise MsmError(f"--from {where}: expected exactly one checkpoint record, found {len(recs)}")
     rec = recs[0]
-    for key in ("path", "base_model", "adapter"):
+    for key, typ in (("path", str), ("base_model", str), ("adapter", bool)):
         if key not in rec:
             raise MsmError(f"--from {where}: checkpoint record has no '{key}'")
+        if not isinstance(rec[key], typ):
+            raise MsmError(f"--from {where}: {key}: expected {typ.__name__}, got {type(rec[key]).__name__}")
     if not Path(rec["path"]).is_dir():
         raise MsmError(f"--from {where}: checkpoint folder {rec['path']} does not exist")
+    if rec["adapter"]:
+        cfg = Path(rec["path"]) / "adapter_config.json"
+        try:
+            lc = json.loads(cfg.read_text())
+            int(lc["r"]), int(lc["lora_alpha"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise MsmError(f"--from {where}: the adapter in {rec['path']} has no readable adapter_config.json "
+                           f"with r and lora_alpha ({type(e).__name__})") from None
     return rec

@@ -171,8 +171,8 @@ def parse_chat(rec: dict, where: tuple[str, int], reasoning: str) -> list[dict[s
     for k, m in enumerate(msgs):
         if not isinstance(m, dict):
             raise at(where[0], where[1], f"messages[{k}]", "expected an object with role and content")
-        role = jsonl.field(m, "role", str, where)
-        content = jsonl.field(m, "content", str, where)
+        role = jsonl.field(m, "role", str, where, parent=f"messages[{k}]")
+        content = jsonl.field(m, "content", str, where, parent=f"messages[{k}]")
         if role not in ROLES:
             raise at(where[0], where[1], f"messages[{k}].role", f"{role!r}: expected one of {', '.join(ROLES)}")
         out.append({"role": role, "content": content})

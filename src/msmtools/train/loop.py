@@ -91,6 +91,7 @@ class Job:
     adapter_from: str | None = None
     fsdp: bool = False
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     progress: bool = True
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -152,17 +153,13 @@ def lr_lambda(cfg: TrainConfig, total: int):
 
 def load_model(job: Job, device: Any, dtype: Any, attn_name: str) -> Any:
     import torch
-    from transformers import AutoModelForCausalLM
 
+    from .. import models
     from ..errors import MsmError
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(job.model_path, dtype=dtype, attn_implementation=attn_name,
-                                                     trust_remote_code=job.trust_remote_code)
-    except (OSError, ValueError) as e:
-        raise MsmError(f"model {job.record['base_model']}: cannot load ({str(e).splitlines()[0]})") from None
+    model = models.load_model(job.model_path, dtype=dtype, device=str(device), attn_implementation=attn_name,
+                              trust_remote_code=job.trust_remote_code, allow_pickle=job.allow_pickle)
     model.config.use_cache = False
-    model.to(device)
     cfg = job.cfg
     if cfg.grad_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -27,8 +27,13 @@ def _reprint(output: str, done: dict | None) -> bool:
     return True
 
 
-def _out_paths(output: str, resume: bool) -> tuple[Path, Path, dict | None]:
-    """(output folder, work folder, finished record if the output is already complete and --resume)."""
+def _out_paths(output: str, resume: bool, inputs: list[str] = ()) -> tuple[Path, Path, dict | None]:
+    """(output folder, work folder, finished record if the output is already complete and --resume).
+
+    Checked before any model or data loads: a bad -o costs nothing."""
+    from .. import outputs
+
+    outputs.check([("-o", output)], [("", p) for p in inputs], folders=["-o"])
     out = Path(output).expanduser().resolve()
     work = checkpoint.work_dir_for(out)
     if out.exists():
@@ -54,8 +59,16 @@ def _check_cfg(cfg: TrainConfig) -> None:
             raise MsmError(f"--{name.replace('_', '-')} {getattr(cfg, name)}: must be at least 1")
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise MsmError(f"--max-steps {cfg.max_steps}: must be at least 1")
+    import math
+
+    for name in ("lr", "warmup_ratio", "weight_decay", "grad_clip", "lora_dropout"):
+        v = getattr(cfg, name, 0.0)
+        if v is not None and not math.isfinite(v):
+            raise MsmError(f"--{name.replace('_', '-')} {v}: must be a finite number")
     if cfg.lr <= 0:
         raise MsmError(f"--lr {cfg.lr}: must be positive")
+    if not 0 <= cfg.warmup_ratio < 1 or cfg.weight_decay < 0 or cfg.grad_clip < 0 or not 0 <= cfg.lora_dropout < 1:
+        raise MsmError("--warmup-ratio and --lora-dropout must be in [0, 1); --weight-decay and --grad-clip not negative")
     from .config import ATTN_CHOICES
 
     if cfg.attn not in ATTN_CHOICES:
@@ -97,7 +110,8 @@ def _finish(job: Any) -> None:
 
 def _job(stage: str, cfg: TrainConfig, model: str, model_path: str, packed: data.Packed, tok: Any, out: Path,
          metrics: str | None, label: str | None, dsha: str, resume: bool, save_every: int, fsdp: bool,
-         trust_remote_code: bool, adapter_from: str | None = None, extra_record: dict | None = None) -> Any:
+         trust_remote_code: bool, adapter_from: str | None = None, extra_record: dict | None = None,
+         allow_pickle: bool = False) -> Any:
     from .loop import Job
 
     hp = cfg.hyperparameters()
@@ -110,17 +124,18 @@ def _job(stage: str, cfg: TrainConfig, model: str, model_path: str, packed: data
               "metrics_path": str(final_metrics), **(extra_record or {})}
     return Job(stage=stage, cfg=cfg, model_path=model_path, packed=packed, tokenizer=tok, out=out, metrics=mpath,
                record=record, resume=resume, adapter_from=adapter_from, fsdp=fsdp, trust_remote_code=trust_remote_code,
+               allow_pickle=allow_pickle,
                fingerprint=stable_id(rid, packed.rows, cfg.seq_len), extra={"save_every": save_every})
 
 
 def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *, resume: bool = False,
              save_every: int = 0, metrics: str | None = None, label: str | None = None, fsdp: bool = False,
-             trust_remote_code: bool = False) -> None:
+             trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
     _check_cfg(cfg)
-    out, _, done = _out_paths(output, resume)
+    out, _, done = _out_paths(output, resume, inputs)
     if _reprint(output, done):
         return
-    model_path = models.resolve(model)
+    model_path = models.resolve(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     texts = data.read_docs(inputs)
     _clamp_seq_len(cfg, model_path, trust_remote_code)
     tok = models.load_tokenizer(model, trust_remote_code=trust_remote_code)
@@ -129,13 +144,13 @@ def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *,
         corpus = data.token_budget(corpus, cfg.max_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("midtrain", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(texts), resume,
-               save_every, fsdp, trust_remote_code)
+               save_every, fsdp, trust_remote_code, allow_pickle=allow_pickle)
     _finish(job)
 
 
 def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig, *, from_: str | None = None,
         resume: bool = False, save_every: int = 0, metrics: str | None = None, label: str | None = None,
-        show_mask: bool = False, fsdp: bool = False, trust_remote_code: bool = False) -> None:
+        show_mask: bool = False, fsdp: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
     _check_cfg(cfg)
     if cfg.reasoning not in ("keep", "strip"):
         raise MsmError(f"--reasoning {cfg.reasoning}: expected keep or strip")
@@ -165,10 +180,10 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
     if not show_mask:
         if output is None:
             raise MsmError("-o OUTDIR is required (the checkpoint folder to write)")
-        out, work, done = _out_paths(output, resume)
+        out, work, done = _out_paths(output, resume, [*inputs, from_] if from_ else inputs)
         if _reprint(output, done):
             return
-    base_path = models.resolve(model)
+    base_path = models.resolve(model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     # A full fine-tuned --from checkpoint is itself the model to continue; an adapter sits on the base.
     model_path = prev["path"] if prev is not None and not prev["adapter"] else base_path
     if prev is not None and not prev["adapter"] and not cfg.full:
@@ -195,5 +210,5 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
         corpus = data.token_budget(corpus, cfg.max_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("aft", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(records_for_sha), resume,
-               save_every, fsdp, trust_remote_code, adapter_from=adapter_from, extra_record=extra)
+               save_every, fsdp, trust_remote_code, adapter_from=adapter_from, extra_record=extra, allow_pickle=allow_pickle)
     _finish(job)
