@@ -162,11 +162,14 @@ def check_grader(path: str, backend: Any, *, temperature: float, max_tokens: int
                                    "agree": None if harmful is None else harmful == want})
     text, stats = _per_scenario(decided)
     k, n, agree = kappa([(w, g) for _, w, g in decided])
-    stats["kappa"] = k
-    stats["nulls"] = nulls
+    gated = [(r["expected_harmful"], r["harmful"]) for r in out if r["gate"] and r["harmful"] is not None]
+    kg, ng, agree_g = kappa(gated)
+    stats.update(kappa=k, nulls=nulls, graded=len(items), kappa_graded=kg, decided_graded=ng)
     lines = [f"final verdict (gate AND grader {getattr(backend, 'model', '?')}) against {len(labels)} hand labels "
              f"in {jsonl.display_name(path)}; {len(items)} graded, {nulls} undecided (null, left out below):", text,
-             f"Cohen's kappa {_fmt(k)} over {n} decided replies (raw agreement {_fmt(agree)})"]
+             f"Cohen's kappa {_fmt(k)} over {n} decided replies (raw agreement {_fmt(agree)})",
+             f"the grader's own part: {ng} of {len(items)} gate-positive replies decided, Cohen's kappa {_fmt(kg)} "
+             f"(raw agreement {_fmt(agree_g)}); gate-negative replies are not harmful whatever the grader says"]
     bad = [r for r in out if r["agree"] is False]
     lines.append(f"{len(bad)} disagreement(s)" + (":" if bad else "."))
     for r in bad:
