@@ -25,7 +25,7 @@ class ScriptedBackend:
         self.calls.append(requests)
         out = []
         for r in requests:
-            rid = r.key.split("/")[0]
+            rid = r.key.split(":", 1)[1]  # the runner's key: "<stage>:<item key>"
             reply = self.script[rid].pop(0)
             if isinstance(reply, Exception):
                 out.append([Completion(text="", finish_reason="error", error=str(reply))])

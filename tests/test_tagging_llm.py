@@ -6,6 +6,9 @@ import json
 
 import pytest
 
+from msmtools.ids import stable_id
+from msmtools.llm.runner import derive_seed
+
 from msmtools.llm import Completion, Sampling, get_backend
 from msmtools.tagging import rubric as R
 from msmtools.tagging.llm_tagger import InvalidReply, LLMTagger, parse_reply
@@ -70,9 +73,10 @@ def test_invalid_then_valid_uses_one_retry_with_a_new_seed(tagset):
     [r] = LLMTagger(tagset, be, Sampling(temperature=0.0, max_tokens=64, seed=5), retry_temperature=0.7).tag([TEXT])
     assert r.decided and r.attempts == 2 and r.tags["SP1"] is True
     first, retry = be.requests
-    assert (first.sampling.seed, first.sampling.temperature) == (5, 0.0)
-    assert (retry.sampling.seed, retry.sampling.temperature) == (6, 0.7)
-    assert retry.messages == first.messages
+    key = stable_id(tagset.spec_sha, TEXT)
+    assert (first.sampling.seed, first.sampling.temperature) == (derive_seed(5, "tag-reasoning", key, 0), 0.0)
+    assert (retry.sampling.seed, retry.sampling.temperature) == (derive_seed(5, "tag-reasoning", key, 1), 0.7)
+    assert first.sampling.seed != retry.sampling.seed and retry.messages == first.messages
 
 
 def test_invalid_twice_gives_null_tags_and_the_reason(tagset):
@@ -127,4 +131,5 @@ def test_tiny_random_model_through_the_real_backend_gives_counted_nulls(tiny_mod
     assert all(not r.decided and r.attempts == 2 and r.error for r in results)
     assert all(set(r.tags) == set(ts.ids) and all(v is None for v in r.tags.values()) for r in results)
     d = tg.describe()
-    assert d["kind"] == "llm" and d["backend"] == "hf" and d["sampling"]["seed"] == 1 and d["retry_sampling"]["seed"] == 2
+    assert d["kind"] == "llm" and d["backend"] == "hf" and d["sampling"]["seed"] == 1
+    assert d["retry_sampling"]["temperature"] == 0.7 and "derive_seed" in d["seeds"]

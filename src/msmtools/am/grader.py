@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..ids import stable_id
-from ..llm import Backend, Request, Sampling
+from ..llm import Backend, Completion
+from ..llm.runner import ParseError, Runner, Task
 from .render import Rendered, grader_messages
 
 ATTEMPTS = 2
+STAGE = "am-grade"
 _ANSWER_TAG = re.compile(r"<answer>\s*\**\s*(yes|no)\b", re.I)
 _ANSWER_LINE = re.compile(r"^[\s#*]*(?:final\s+)?(?:answer|verdict)\s*\**\s*[:\-]\s*\**\s*(yes|no)\b", re.I | re.M)
 _REASONING = re.compile(r"<reasoning>(.*?)(?:</reasoning>|<answer>|\Z)", re.S | re.I)
@@ -40,10 +41,6 @@ def parse_verdict(text: str) -> tuple[bool | None, str | None]:
     return last.group(1).lower() == "yes", reasoning or None
 
 
-def grader_seed(rollout_id: str, attempt: int, base: int) -> int:
-    return int(stable_id("am-grader", rollout_id, attempt, base), 16) % (2**31 - 1)
-
-
 @dataclass
 class Item:
     """One reply to grade."""
@@ -54,56 +51,44 @@ class Item:
     forwarded_ids: list[int]
 
 
+def _verdict(c: Completion) -> tuple[bool, str | None]:
+    verdict, reasoning = parse_verdict(c.text)
+    if verdict is None:
+        raise ParseError("no <answer>yes</answer> or <answer>no</answer> in the grader's reply")
+    return verdict, reasoning
+
+
 def grade(backend: Backend, items: list[Item], *, temperature: float, max_tokens: int, seed: int = 0,
           retry_temperature: float = 0.7, top_p: float = 1.0) -> list[dict[str, Any]]:
     """A grader block per item: model, backend, verdict, reasoning, attempts, seeds, error, failed.
 
-    `failed` means the backend itself failed on the last attempt: that is no verdict at all, and the
-    caller must not record it as undecided (null); am-eval writes an error record and retries it later.
-
-    The retry uses a new seed and at least `retry_temperature`, so a greedy grader does not repeat itself.
+    Runs on the shared runner (`msmtools.llm.runner`): seeds derived per (rollout, attempt), one retry
+    at temperature at least `retry_temperature`, a reply cut off before its verdict retried with more
+    room. `failed` means the backend itself failed on the last attempt: that is no verdict at all, and
+    the caller must not record it as undecided (null); am-eval writes an error record and retries later.
     """
     desc = backend.describe()
-    out: list[dict[str, Any]] = [
-        {"model": desc.get("model", backend.model), "backend": desc.get("backend", backend.name), "verdict": None,
-         "reasoning": None, "attempts": 0, "seeds": [], "error": None, "skipped": False, "failed": False,
-         "sampling": {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
-                      "retry_temperature": max(temperature, retry_temperature)}}
-        for _ in items
-    ]
-    todo = list(range(len(items)))
-    for attempt in range(ATTEMPTS):
-        if not todo:
-            break
-        temp = temperature if attempt == 0 else max(temperature, retry_temperature)
-        reqs = []
-        for i in todo:
-            it = items[i]
-            s = grader_seed(it.rollout_id, attempt, seed)
-            reqs.append(Request(grader_messages(it.rendered, it.response, it.forwarded_ids),
-                                Sampling(temperature=temp, top_p=top_p, max_tokens=max_tokens, n=1, seed=s),
-                                key=f"{it.rollout_id}/grade{attempt}"))
-        results = backend.generate(reqs, desc=f"grade (attempt {attempt + 1})")
-        retry = []
-        for i, req, comps in zip(todo, reqs, results):
-            rec = out[i]
-            rec["attempts"] += 1
-            rec["seeds"].append(req.sampling.seed)
-            c = comps[0] if comps else None
-            if c is None or c.error:
-                rec["error"] = (c.error if c is not None else "no completion") or "backend error"
-                rec["failed"] = True
-                retry.append(i)
-                continue
-            verdict, reasoning = parse_verdict(c.text)
-            if verdict is None:
-                rec["error"] = "no <answer>yes</answer> or <answer>no</answer> in the grader's reply"
-                rec["reasoning"] = (c.text or "").strip()[:2000] or None
-                rec["failed"] = False
-                retry.append(i)
-                continue
-            rec.update(verdict=verdict, reasoning=reasoning, error=None, failed=False)
-        todo = retry
+    runner = Runner(backend, desc.get("model", backend.model), seed=seed, temperature=temperature, top_p=top_p,
+                    retries=ATTEMPTS - 1, retry_temperature=retry_temperature)
+    tasks = [Task(it.rollout_id, grader_messages(it.rendered, it.response, it.forwarded_ids), _verdict, max_tokens,
+                  keep_truncated=True) for it in items]
+    done, errors = runner.run(STAGE, tasks)
+    failed = {e["input_id"]: e for e in errors}
+    sampling = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
+                "retry_temperature": max(temperature, retry_temperature)}
+    out = []
+    for it in items:
+        rec = {"model": desc.get("model", backend.model), "backend": desc.get("backend", backend.name),
+               "verdict": None, "reasoning": None, "attempts": 0, "seeds": [], "error": None, "skipped": False,
+               "failed": False, "sampling": sampling}
+        d = done.get(it.rollout_id)
+        if d is not None:
+            rec.update(verdict=d.value[0], reasoning=d.value[1], attempts=d.attempt + 1, seeds=d.seeds)
+        else:
+            e = failed[it.rollout_id]
+            rec.update(attempts=e["attempts"], seeds=e["seeds"], error=e["message"], failed=e["failure"] == "backend",
+                       reasoning=(e["raw"] or "").strip()[:2000] or None if e["failure"] != "backend" else None)
+        out.append(rec)
     return out
 
 

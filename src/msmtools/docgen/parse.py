@@ -12,10 +12,7 @@ import json
 import re
 from typing import Any
 
-
-class ParseError(ValueError):
-    """The reply does not have the shape the stage asked for."""
-
+from ..llm.runner import ParseError  # noqa: F401  (one exception type for every stage's parser)
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n(.*?)```", re.S)
 

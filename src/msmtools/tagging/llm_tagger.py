@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from ..ids import sha256_text, canonical
-from ..llm import Backend, Completion, Request, Sampling
+from ..ids import canonical, sha256_text, stable_id
+from ..llm import Backend, Completion, Sampling
+from ..llm.runner import ParseError, Runner, Task
 from . import TagResult
 from .rubric import TagSet, fill
 
@@ -24,7 +25,7 @@ _FENCE = re.compile(r"^```[A-Za-z]*\s*(.*?)\s*```$", re.S)
 MAX_EVIDENCE = 300
 
 
-class InvalidReply(ValueError):
+class InvalidReply(ParseError):
     pass
 
 
@@ -87,8 +88,7 @@ class LLMTagger:
         self.tagset = tagset
         self.backend = backend
         self.sampling = replace(sampling, n=1)
-        self.retry_sampling = replace(self.sampling, seed=self.sampling.seed + 1,
-                                      temperature=max(self.sampling.temperature, retry_temperature))
+        self.retry_sampling = replace(self.sampling, temperature=max(self.sampling.temperature, retry_temperature))
         ids = tagset.ids
         self._values = {
             "tags": "\n".join(f"- {t.id}: {' '.join(t.description.split())}" for t in tagset.tags),
@@ -106,38 +106,34 @@ class LLMTagger:
         return [{"role": "system", "content": self._system}, {"role": "user", "content": user}]
 
     def tag(self, texts: list[str]) -> list[TagResult]:
+        """Tags per text, on the shared runner: one retry with a derived seed, then null tags and the reason."""
         ids = self.tagset.ids
         msgs = [self.messages(t) for t in texts]
-        results: list[TagResult] = [TagResult({}, prompt_sha=sha256_text(canonical(m).decode())) for m in msgs]
-        todo = list(range(len(texts)))
-        for attempt, sampling in ((1, self.sampling), (2, self.retry_sampling)):
-            if not todo:
-                break
-            reqs = [Request(msgs[i], sampling, key=str(i)) for i in todo]
-            outs = self.backend.generate(reqs, desc="tag-reasoning" if attempt == 1 else "tag-reasoning retry")
-            failed = []
-            for i, out in zip(todo, outs):
-                r = results[i]
-                r.attempts = attempt
-                try:
-                    if not out:
-                        raise InvalidReply("backend returned no completion")
-                    r.tags, r.evidence = parse_reply(out[0], ids, texts[i])
-                    r.error, r.failed = None, False
-                except InvalidReply as e:
-                    r.error = str(e)
-                    r.failed = not out or bool(out[0].error)
-                    failed.append(i)
-            todo = failed
-        for i in todo:
-            results[i].tags = {t: None for t in ids}
-            results[i].evidence = {}
+        keys = [stable_id(self.tagset.spec_sha, t) for t in texts]  # seeds follow the text, not its batch
+        runner = Runner(self.backend, str(self.backend.describe().get("model")), seed=self.sampling.seed,
+                        temperature=self.sampling.temperature, top_p=self.sampling.top_p, retries=1,
+                        retry_temperature=self.retry_sampling.temperature)
+        tasks = [Task(k, m, (lambda c, text=t: parse_reply(c, ids, text)), self.sampling.max_tokens)
+                 for k, m, t in zip(keys, msgs, texts)]
+        done, errors = runner.run("tag-reasoning", tasks)
+        failed = {e["input_id"]: e for e in errors}
+        results = []
+        for k, m in zip(keys, msgs):
+            r = TagResult({t: None for t in ids}, prompt_sha=sha256_text(canonical(m).decode()))
+            if k in done:
+                r.tags, r.evidence = done[k].value
+                r.attempts = done[k].attempt + 1
+            else:
+                e = failed[k]
+                r.attempts, r.error, r.failed = e["attempts"], e["message"], e["failure"] == "backend"
+            results.append(r)
         return results
 
     def describe(self) -> dict[str, Any]:
         d = self.backend.describe()
         return {"kind": self.kind, "model": d.get("model"), "backend": d.get("backend"),
-                "sampling": self.sampling.to_dict(), "retry_sampling": self.retry_sampling.to_dict()}
+                "sampling": self.sampling.to_dict(), "retry_sampling": self.retry_sampling.to_dict(),
+                "seeds": "derive_seed(sampling.seed, 'tag-reasoning', sha of spec and text, attempt)"}
 
     def close(self) -> None:
         self.backend.close()
