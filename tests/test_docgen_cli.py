@@ -84,7 +84,7 @@ def test_embedded_model_writes_real_documents(tmp_path, spec_file, default_model
     out = tmp_path / "docs.jsonl"
     # the small-model defaults apply: outline from the spec's headings, plain documents, short prompts
     args = ["docgen", str(spec_file), "-o", str(out), "--model", "default", "--domains", "1", "--subdomains", "1",
-            "--assertions", "2", "--doc-types", "1", "--ideas", "3", "--doc-words", "60", "--retries", "0",
+            "--assertions", "2", "--doc-types", "1", "--ideas", "3", "--doc-words", "60", "--parse-retries", "0",
             "--no-keep-truncated", "-q"]  # strict: a document the model did not end is rejected
     r = run_msm(*args, timeout=900)
     assert r.returncode == 0, r.stderr
@@ -108,7 +108,7 @@ def test_embedded_model_writes_chats(tmp_path, spec_file, default_model):
     # A 135M model rambles: most replies run past the token limit and are rejected (never kept), and a
     # retry with a new seed is often needed for a usable query list. What must hold is the accounting.
     r = run_msm("docgen", str(spec_file), "--kind", "chats", "-o", str(out), "--model", "default", "--domains", "1",
-                "--queries", "3", "--response-max-tokens", "256", "--retries", "2", "--keep-undecided", "-q",
+                "--queries", "3", "--response-max-tokens", "256", "--parse-retries", "2", "--keep-undecided", "-q",
                 timeout=900)
     assert r.returncode == 0, r.stderr
     chats = [json.loads(line) for line in out.read_text().splitlines()]

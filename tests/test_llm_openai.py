@@ -228,7 +228,7 @@ def test_persistent_5xx_becomes_an_error_completion_not_a_crash(server, key, pro
     good, bad = make(p.url, retries=1).generate([_req("good", max_tokens=3, seed=1), _req("bad", max_tokens=3, seed=1, n=2)])
     assert good[0].error is None
     assert [c.finish_reason for c in bad] == ["error", "error"] and [c.seed for c in bad] == [1, 2]
-    assert "HTTP 500: boom (2 tries)" in bad[0].error and p.count == 1 + 2
+    assert "HTTP 500: boom (2 tries)" in bad[0].error and p.count == 1 + 2 * 2  # each sample is a request, tried twice
 
 
 def test_unreachable_server_is_one_clear_error(key, make):

@@ -6,6 +6,15 @@ from typing import Annotated
 
 import typer
 
+
+def _gen_help(name: str) -> str:
+    from dataclasses import fields
+
+    from ..llm.options import GenOptions
+
+    return next(f.metadata["help"] for f in fields(GenOptions) if f.name == name)
+
+
 Output = Annotated[
     str, typer.Option("-o", "--output", help="Write JSONL records here ('-' = stdout).", metavar="PATH")
 ]
@@ -22,28 +31,7 @@ Model = Annotated[
     str,
     typer.Option("--model", "-m", help="'default' (embedded SmolLM2-135M-Instruct), a local HF folder, or a hub id."),
 ]
-TrustRemoteCode = Annotated[
-    bool, typer.Option("--trust-remote-code", help="Allow model repositories to run their own Python code.")
-]
-AllowPickle = Annotated[
-    bool, typer.Option("--allow-pickle", help="Also load pickle weights (pytorch_model.bin); they can run code when loaded. Default: safetensors only.")
-]
-Backend = Annotated[
-    str, typer.Option("--backend", "-b", help="Generation backend: hf (transformers), vllm (offline engine) or openai (HTTP).")
-]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option("--base-url", envvar="MSM_OPENAI_BASE_URL", help="openai backend: server URL, e.g. http://127.0.0.1:8000/v1 (env MSM_OPENAI_BASE_URL)."),
-]
-Format = Annotated[str, typer.Option("--format", "-f", help="Output format.")]
-ApiKeyEnv = Annotated[
-    str,
-    typer.Option("--api-key-env", help="openai backend: name of the environment variable holding the API key (the key is never logged or recorded).", metavar="VAR"),
-]
-Concurrency = Annotated[int, typer.Option("--concurrency", help="openai backend: requests in flight at once.", min=1)]
-RequestTimeout = Annotated[
-    float, typer.Option("--timeout", help="openai backend: seconds to wait to connect and for each read of a reply (then retried with backoff).")
-]
-TensorParallel = Annotated[
-    int, typer.Option("--tensor-parallel-size", help="vllm backend: number of GPUs to split the model over.", min=1)
-]
+# The two model-safety flags are GenOptions fields; commands that load a model without generating
+# (training, token counting) take them from the same definition.
+TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help=_gen_help("trust_remote_code"))]
+AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help=_gen_help("allow_pickle"))]

@@ -20,7 +20,7 @@ def aft(
     reasoning: Annotated[str, typer.Option("--reasoning", help=help_for(AftConfig, "reasoning"))] = "keep",
     mix: Annotated[list[str] | None, typer.Option("--mix", help=help_for(AftConfig, "mix"), metavar="FILE:FRACTION")] = None,
     show_mask: Annotated[bool, typer.Option("--show-mask", help="Print the first chat as rendered, trained spans between ⟦ ⟧, and exit.")] = False,
-    max_tokens: t.MaxTokens = None,
+    train_tokens: t.TrainTokens = None,
     max_steps: t.MaxSteps = None,
     batch_tokens: t.BatchTokens = D["batch_tokens"],
     seq_len: t.SeqLen = D["seq_len"],
@@ -56,7 +56,7 @@ def aft(
 
     cfg = AftConfig(seq_len=seq_len, batch_tokens=batch_tokens, micro_batch=micro_batch, lr=lr,
                     warmup_ratio=warmup_ratio, weight_decay=weight_decay, grad_clip=grad_clip, epochs=epochs,
-                    max_steps=max_steps, max_tokens=max_tokens, full=full, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                    max_steps=max_steps, train_tokens=train_tokens, full=full, lora_rank=lora_rank, lora_alpha=lora_alpha,
                     lora_dropout=lora_dropout, seed=seed, bf16=bf16, grad_checkpointing=grad_checkpointing,
                     compile=compile, attn=attn, reasoning=reasoning, mix=tuple(mix or ()))
     stage.aft(chats, output, model, cfg, from_=from_, resume=resume, save_every=save_every, metrics=metrics,

@@ -32,12 +32,6 @@ def am_eval(
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling of the evaluated model.")] = 1.0,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Token limit per reply (default 4096, the paper's; 512 for --model default, which rambles and is slow on a CPU); replies that hit it are kept, graded and flagged truncated.", min=1)] = None,
     seed: opt.Seed = 0,
-    backend: opt.Backend = "hf",
-    base_url: opt.BaseUrl = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences per forward batch.", min=1)] = 16,
-    grader_model: Annotated[str | None, typer.Option("--grader-model", help="Grader model (default: the evaluated base model).", metavar="MODEL")] = None,
-    grader_backend: Annotated[str | None, typer.Option("--grader-backend", help="Grader backend: hf, vllm or openai (default: --backend).", metavar="hf|vllm|openai")] = None,
-    grader_base_url: Annotated[str | None, typer.Option("--grader-base-url", help="openai grader: server URL (default: --base-url).", metavar="URL")] = None,
     grader_max_tokens: Annotated[int | None, typer.Option("--grader-max-tokens", help="Token limit of a grader reply (default: --max-tokens).")] = None,
     grader_temperature: Annotated[float, typer.Option("--grader-temperature", help="Grader temperature of the first attempt; the one retry of an unparseable reply uses a new seed and at least 0.7.")] = 0.0,
     grade: Annotated[str, typer.Option("--grade", help="Which rollouts the grader reads: all (as the published eval), gated (only those whose gate fired: cheaper, same harmful under gate-and-grader) or none (grade later with --grade-only).", metavar="all|gated|none")] = "all",
@@ -52,9 +46,8 @@ def am_eval(
     output: opt.Output = "-",
     rejects: opt.Rejects = None,
     shard: opt.Shard = None,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    allow_pickle: opt.AllowPickle = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, projection or summary on stderr.")] = False,
+    gen: dict | None = None,
 ) -> None:
     """Agentic-misalignment eval: sample the agent in each condition, gate and grade its actions, append rollout records.
 
@@ -67,11 +60,9 @@ def am_eval(
     from ..am.render import PromptOptions, render
     from ..errors import MsmError
     from ..ids import stable_id
-    from ..llm import BACKENDS
 
-    for name, value in (("--backend", backend), ("--grader-backend", grader_backend)):
-        if value is not None and value not in BACKENDS:
-            raise MsmError(f"{name} {value}: expected one of {', '.join(BACKENDS)}")
+    main, grader_role = gen[""].opts, gen["grader"]
+    grader_model = grader_role.model
     if extra_instructions is not None and extra_instructions not in C.EXTRAS:
         raise MsmError(f"--extra-instructions {extra_instructions}: expected one of {', '.join(C.EXTRAS)}")
     from .. import outputs
@@ -86,9 +77,7 @@ def am_eval(
     options = PromptOptions(model_name=model_name, weigh_values=weigh_values)
 
     if check_gates is not None or check_grader is not None:
-        _checks(check_gates, check_grader, model=model, grader_model=grader_model, backend=grader_backend or backend,
-                opts=dict(base_url=grader_base_url or base_url, batch_size=batch_size,
-                          trust_remote_code=trust_remote_code or None, allow_pickle=allow_pickle or None),
+        _checks(check_gates, check_grader, model=model, grader_model=grader_model, opts=grader_role.opts,
                 temperature=grader_temperature, max_tokens=grader_max_tokens or max_tokens or 4096, seed=seed,
                 scenario_dir=scenario_dir, output=output)
         return
@@ -111,17 +100,13 @@ def am_eval(
         max_tokens = 512 if model == "default" else 4096
         if model == "default" and not quiet:
             print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
-    common = dict(base_url=base_url, batch_size=batch_size, trust_remote_code=trust_remote_code or None,
-                  allow_pickle=allow_pickle or None)
-    grader_opts = dict(base_url=grader_base_url or base_url, batch_size=batch_size,
-                       trust_remote_code=trust_remote_code or None,
-                       allow_pickle=allow_pickle or None) if (grader_backend or grader_base_url) else {}
     cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                  seed=seed, backend=backend, backend_opts=common, grader_model=grader_model,
-                  grader_backend=grader_backend, grader_opts=grader_opts, grader_max_tokens=grader_max_tokens,
+                  seed=seed, gen=main, grader_model=grader_model, grader_gen=grader_role.opts,
+                  grader_max_tokens=grader_max_tokens,
                   grader_temperature=grader_temperature, grade=grade, harmful_mode=harmful, output=output,
                   rejects=rejects, shard=jsonl.Shard.parse(shard),
-                  chunk_size=chunk_size or (batch_size if backend == "hf" else 256), scenario_dir=scenario_dir, cache=cache, progress=not quiet)
+                  chunk_size=chunk_size or rollouts.default_chunk(main), scenario_dir=scenario_dir, cache=cache,
+                  progress=not quiet)
 
     if grade_only is not None:
         if model is None and grader_model is None:
@@ -155,13 +140,12 @@ def am_eval(
 
 
 def _checks(gates_path: str | None, grader_path: str | None, *, model: str | None, grader_model: str | None,
-            backend: str, opts: dict, temperature: float, max_tokens: int, seed: int, scenario_dir: str | None,
-            output: str) -> None:
+            opts, temperature: float, max_tokens: int, seed: int, scenario_dir: str | None, output: str) -> None:
     """--check-gates / --check-grader: the report on stdout; records to -o when it names a file."""
     from .. import jsonl
     from ..am import checks
     from ..errors import MsmError
-    from ..llm import get_backend
+    from ..llm import registry
 
     if gates_path is not None and grader_path is not None:
         raise MsmError("--check-gates and --check-grader: give one")
@@ -172,7 +156,7 @@ def _checks(gates_path: str | None, grader_path: str | None, *, model: str | Non
         if name is None:
             raise MsmError("--check-grader: name the grader with --grader-model (or --model)")
         checks.read_labels(grader_path, scenario_dir, need_harmful=True)  # bad labels fail before a model loads
-        b = get_backend(backend, name, **opts)
+        b = registry.build(opts, name)
         try:
             text, recs, _ = checks.check_grader(grader_path, b, temperature=temperature, max_tokens=max_tokens,
                                                 seed=seed, scenario_dir=scenario_dir)
@@ -186,4 +170,8 @@ def _checks(gates_path: str | None, grader_path: str | None, *, model: str | Non
 
 
 def register(app: typer.Typer) -> None:
-    app.command("am-eval", epilog=_EPILOG)(am_eval)
+    from ..llm.options import generation_options
+
+    app.command("am-eval", epilog=_EPILOG)(
+        generation_options("grader", help={"grader": "The grader (default: the evaluated base model, which then "
+                                                     "grades itself; name an independent one)"})(am_eval))

@@ -18,11 +18,6 @@ def docgen(
     stats: Annotated[str | None, typer.Option("--stats", help="Also write the corpus statistics as JSON here.", metavar="PATH")] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Run only the cheap top stages; print the projected documents, tokens and calls to stderr; write nothing.")] = False,
     model: opt.Model = "default",
-    backend: opt.Backend = "hf",
-    base_url: opt.BaseUrl = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="hf backend: sequences generated together.", min=1)] = 16,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    allow_pickle: opt.AllowPickle = False,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Generator sampling temperature (default 1.0, as in the paper; 0.7 for --model default).")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling threshold (default 1.0; 0.9 for --model default).")] = None,
     seed: opt.Seed = 0,
@@ -48,19 +43,17 @@ def docgen(
     response_max_tokens: Annotated[int | None, typer.Option("--response-max-tokens", help="Token budget of a response, reasoning included (default 1024; 256 for --model default; paper: 2048).", min=16)] = None,
     reasoning: Annotated[str, typer.Option("--reasoning", help="keep the <think> reasoning on each chat, or strip it (reasoning: null).")] = "keep",
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Filter responses with an LLM judge.")] = True,
-    judge_model: Annotated[str | None, typer.Option("--judge-model", help="Judge model (default: the generator).")] = None,
-    judge_backend: Annotated[str | None, typer.Option("--judge-backend", help="Judge backend: hf, vllm or openai (default: --backend).")] = None,
-    judge_base_url: Annotated[str | None, typer.Option("--judge-base-url", help="openai judge: server URL (default: --base-url).")] = None,
     judge_temperature: Annotated[float, typer.Option("--judge-temperature", help="Judge sampling temperature (its one retry uses a new seed).")] = 0.7,
     judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", help="Token budget of a judge reply.", min=16)] = 256,
     keep_truncated: Annotated[bool | None, typer.Option("--keep-truncated/--no-keep-truncated", help="Keep documents (plain format) and chat responses cut off by the token limit, marked truncated: true, instead of rejecting them (default: off; on for --model default, which rarely stops by itself). Filter on the field before training on a real corpus.")] = None,
     keep_undecided: Annotated[bool, typer.Option("--keep-undecided", help="Keep chats whose judge reply was unreadable (verdict null) instead of rejecting them.")] = False,
-    retries: Annotated[int | None, typer.Option("--retries", help="Extra attempts, each with a new seed, for a reply that is cut off or unparseable (default 1; 0 for --model default).", min=0)] = None,
+    parse_retries: Annotated[int | None, typer.Option("--parse-retries", help="Extra attempts, each with a new seed, for a reply that is cut off or unparseable (default 1; 0 for --model default).", min=0)] = None,
     fallback: Annotated[bool, typer.Option("--fallback/--no-fallback", help="When the model's domains/subdomains/assertions are unusable, derive them from the spec's own sections (recorded on each record).")] = True,
     cache: Annotated[str | None, typer.Option("--cache", help="Folder of the model-call cache (default: .msm-cache beside OUTPUT). Shards must share it.", metavar="DIR")] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Requests handed to the backend at a time; each chunk is saved to the cache when it returns.", min=1)] = 64,
     shard: opt.Shard = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    gen: dict | None = None,
 ) -> None:
     """Generate an MSM document corpus or AFT chat demonstrations from rendered specs.
 
@@ -75,7 +68,7 @@ def docgen(
     small = model == "default"
     profile = {"temperature": (temperature, 1.0, 0.7), "top_p": (top_p, 1.0, 0.9), "doc_format": (doc_format, "tagged", "plain"),
                "doc_words": (doc_words, 500, 150), "outline": (outline, "model", "spec"), "context": (context, "excerpt", "none"),
-               "response_max_tokens": (response_max_tokens, 1024, 256), "retries": (retries, 1, 0),
+               "response_max_tokens": (response_max_tokens, 1024, 256), "parse_retries": (parse_retries, 1, 0),
                "keep_truncated": (keep_truncated, False, True)}
     chosen = {k: (v if v is not None else (small_v if small else big_v)) for k, (v, big_v, small_v) in profile.items()}
     def shown(k: str) -> str:
@@ -85,9 +78,9 @@ def docgen(
     applied = [shown(k) for k, (v, _, _) in profile.items() if v is None and small]
     if applied:
         print(f"msm: docgen: --model default: small-model defaults: {', '.join(applied)}", file=sys.stderr)
-    temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, retries, keep_truncated = (
+    temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, parse_retries, keep_truncated = (
         chosen[k] for k in ("temperature", "top_p", "doc_format", "doc_words", "outline", "context", "response_max_tokens",
-                            "retries", "keep_truncated"))
+                            "parse_retries", "keep_truncated"))
     for name, value, allowed in (("--kind", kind, ("documents", "chats")), ("--subject", subject, ("model", "other-ai", "human")),
                                  ("--framing", framing, ("descriptive", "normative")), ("--context", context, ("excerpt", "spec", "none")),
                                  ("--reasoning", reasoning, ("keep", "strip")), ("--doc-format", doc_format, ("tagged", "plain")),
@@ -103,15 +96,17 @@ def docgen(
                  fallback=fallback, queries=queries, dedup_threshold=dedup_threshold,
                  response_max_tokens=response_max_tokens, reasoning=reasoning, judge=judge, keep_undecided=keep_undecided,
                  judge_max_tokens=judge_max_tokens, keep_truncated=keep_truncated)
+    judge_role = gen["judge"]
     code = run(specs, RunOptions(kind=kind, output=output, rejects=rejects, stats=stats, cache=cache, chunk_size=chunk_size,
-                          backend=backend, model=model, base_url=base_url, batch_size=batch_size,
-                          trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, judge_backend=judge_backend, judge_model=judge_model,
-                          judge_base_url=judge_base_url, seed=seed, temperature=temperature, top_p=top_p,
-                          judge_temperature=judge_temperature, retries=retries, tokenizer=tokenizer, prompts=prompts,
-                          shard=shard, preview=preview, progress=not quiet, extra=extra))
+                                 model=model, gen=gen[""].opts, judge_model=judge_role.model, judge_gen=judge_role.opts,
+                                 seed=seed, temperature=temperature, top_p=top_p, judge_temperature=judge_temperature,
+                                 retries=parse_retries, tokenizer=tokenizer, prompts=prompts, shard=shard,
+                                 preview=preview, progress=not quiet, extra=extra))
     if code:
         raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("docgen")(docgen)
+    from ..llm.options import generation_options
+
+    app.command("docgen")(generation_options("judge", help={"judge": "The chat judge (default: the generator)"})(docgen))

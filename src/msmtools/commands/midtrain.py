@@ -15,7 +15,7 @@ def midtrain(
     docs: Annotated[list[str], typer.Argument(help="Document JSONL files (`text` field; '-' = stdin).", metavar="DOCS...")],
     output: t.OutDir = None,
     model: opt.Model = "default",
-    max_tokens: t.MaxTokens = None,
+    train_tokens: t.TrainTokens = None,
     max_steps: t.MaxSteps = None,
     batch_tokens: t.BatchTokens = D["batch_tokens"],
     seq_len: t.SeqLen = D["seq_len"],
@@ -55,7 +55,7 @@ def midtrain(
         raise MsmError("-o OUTDIR is required (the checkpoint folder to write)")
     cfg = MidtrainConfig(seq_len=seq_len, batch_tokens=batch_tokens, micro_batch=micro_batch, lr=lr,
                          warmup_ratio=warmup_ratio, weight_decay=weight_decay, grad_clip=grad_clip, epochs=epochs,
-                         max_steps=max_steps, max_tokens=max_tokens, full=full, lora_rank=lora_rank,
+                         max_steps=max_steps, train_tokens=train_tokens, full=full, lora_rank=lora_rank,
                          lora_alpha=lora_alpha, lora_dropout=lora_dropout, seed=seed, bf16=bf16,
                          grad_checkpointing=grad_checkpointing, compile=compile, attn=attn)
     stage.midtrain(docs, output, model, cfg, resume=resume, save_every=save_every, metrics=metrics, label=label,

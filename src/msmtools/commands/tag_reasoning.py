@@ -19,14 +19,10 @@ def tag_reasoning(
     rubric: Annotated[str | None, typer.Option("--rubric", help="Rubric JSON with the pattern tags, lexical cues and LLM prompt (default: the shipped one).", metavar="FILE")] = None,
     tagger: Annotated[str, typer.Option("--tagger", "-t", help="lexical (regex cues, instant) or llm (a model judges each trace).")] = "lexical",
     model: opt.Model = "default",
-    backend: opt.Backend = "hf",
-    base_url: opt.BaseUrl = None,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    allow_pickle: opt.AllowPickle = False,
     temperature: Annotated[float, typer.Option("--temperature", help="llm: sampling temperature of the first attempt.")] = 0.0,
     retry_temperature: Annotated[float, typer.Option("--retry-temperature", help="llm: temperature floor for the one retry of an invalid reply (it also gets a new seed).")] = 0.7,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="llm: token limit for the JSON reply; a truncated reply counts as invalid.")] = 512,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Records tagged per batch (and per backend call); output is appended after each batch.", min=1)] = 32,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Records tagged per backend call; output is appended after each chunk.", min=1)] = 32,
     seed: opt.Seed = 0,
     shard: opt.Shard = None,
     output: opt.Output = "-",
@@ -35,6 +31,7 @@ def tag_reasoning(
     predictions: Annotated[str | None, typer.Option("--predictions", help="--validate: also write each trace's tags next to its labels here (JSONL), to read the disagreements.", metavar="PATH")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="--validate output: table (aligned text) or jsonl (one score record per tag).")] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+    gen: dict | None = None,
 ) -> None:
     """Tag rollout reasoning with spec rules and reasoning patterns; --validate scores the tagger."""
     from .. import jsonl
@@ -45,8 +42,8 @@ def tag_reasoning(
         raise MsmError(f"--tagger {tagger}: expected lexical or llm")
     if fmt not in ("table", "jsonl"):
         raise MsmError(f"--format {fmt}: expected table or jsonl")
-    if batch_size < 1 or max_tokens < 1:
-        raise MsmError("--batch-size and --max-tokens must be at least 1")
+    if max_tokens < 1:
+        raise MsmError("--max-tokens must be at least 1")
     if spec is None:
         raise MsmError("--spec is required: the spec JSONL (from msm spec-render) whose rules become tags")
     if validate is None and rollouts is None:
@@ -73,12 +70,10 @@ def tag_reasoning(
 
         tg = LexicalTagger(ts)
     else:
-        from ..llm import Sampling, get_backend
+        from ..llm import Sampling, registry
         from ..tagging.llm_tagger import LLMTagger
 
-        be = get_backend(backend, model, base_url=base_url, trust_remote_code=trust_remote_code,
-                         allow_pickle=allow_pickle or None,
-                         batch_size=batch_size, progress=not quiet)
+        be = registry.build(gen[""].opts, model, progress=not quiet)
         tg = LLMTagger(ts, be, Sampling(temperature=temperature, top_p=1.0, max_tokens=max_tokens, seed=seed),
                        retry_temperature=retry_temperature)
     try:
@@ -88,7 +83,7 @@ def tag_reasoning(
             from ..tagging.run import tag_file
 
             counts = tag_file(rollouts, tg, ts, output=output, rejects=rejects, shard=sh,
-                              batch_size=batch_size, progress=not quiet)
+                              batch_size=chunk_size, progress=not quiet)
             if not quiet:
                 print(f"msm: {counts.summary()}", file=sys.stderr)
     finally:
@@ -115,4 +110,6 @@ def _validate(path: str, tg, ts, fmt: str, output: str, predictions: str | None)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tag-reasoning")(tag_reasoning)
+    from ..llm.options import generation_options
+
+    app.command("tag-reasoning")(generation_options()(tag_reasoning))

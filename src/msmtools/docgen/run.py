@@ -7,7 +7,6 @@ single model call, and a run killed at any point resumes with nothing lost and n
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -17,16 +16,14 @@ from typing import Any
 
 from .. import jsonl, models
 from ..errors import MsmError
+from ..llm import registry
 from ..llm.cache import CachedBackend
+from ..llm.options import GenOptions
+from ..llm.registry import TEST_BACKEND_ENV  # noqa: F401  (the test hook, documented there)
 from .. import outputs
 from ..outputs import temp_beside
 from ..report import table
 from .documents import SpecIn
-
-# Test hook: "module:function" building a fake backend as factory(name, model, **options). Only for the
-# test suite (tests/docgen_fake.py), which needs a scripted backend inside a real `msm` subprocess.
-TEST_BACKEND_ENV = "MSM_TESTING_FAKE_BACKEND"
-
 
 @dataclass
 class RunOptions:
@@ -36,15 +33,10 @@ class RunOptions:
     stats: str | None = None
     cache: str | None = None
     chunk_size: int = 64
-    backend: str = "hf"
     model: str = models.DEFAULT
-    base_url: str | None = None
-    batch_size: int | None = None
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
-    judge_backend: str | None = None
+    gen: GenOptions = field(default_factory=GenOptions)
     judge_model: str | None = None
-    judge_base_url: str | None = None
+    judge_gen: GenOptions | None = None  # default: gen
     seed: int = 0
     temperature: float = 1.0
     top_p: float = 1.0
@@ -95,16 +87,6 @@ def cache_folder(opts: RunOptions) -> Path:
     return models.cache_dir() / "docgen-cache"
 
 
-def make_backend(name: str, model: str, **options: Any) -> Any:
-    hook = os.environ.get(TEST_BACKEND_ENV)
-    if hook:
-        mod, _, fn = hook.partition(":")
-        return getattr(importlib.import_module(mod), fn)(name, model, **options)
-    from ..llm import get_backend
-
-    return get_backend(name, model, **options)
-
-
 def run(specs_path: str, opts: RunOptions) -> int:
     from ..tokens import counter
     from .prompts import Prompts
@@ -125,24 +107,20 @@ def run(specs_path: str, opts: RunOptions) -> int:
     folder = cache_folder(opts)
     log = (lambda msg: print(msg, file=sys.stderr))
 
-    backend_opts = {"batch_size": opts.batch_size, "base_url": opts.base_url, "trust_remote_code": opts.trust_remote_code,
-                    "allow_pickle": opts.allow_pickle or None, "progress": opts.progress}
-    llm = CachedBackend(make_backend(opts.backend, opts.model, **backend_opts), folder, chunk_size=opts.chunk_size,
-                        progress=opts.progress)
+    backends = registry.Backends(progress=opts.progress)
+    llm = CachedBackend(backends.get(opts.gen, opts.model), folder, chunk_size=opts.chunk_size, progress=opts.progress)
     runner = Runner(llm, models.label(opts.model), seed=opts.seed, temperature=opts.temperature, top_p=opts.top_p,
                     retries=opts.retries)
     judge_runner = None
     judge_llm = None
     if opts.kind == "chats" and opts.extra.get("judge", True):
-        jb, jm = opts.judge_backend or opts.backend, opts.judge_model or opts.model
-        if (jb, jm, opts.judge_base_url or opts.base_url) == (opts.backend, opts.model, opts.base_url):
-            judge_llm = llm
-        else:
-            judge_llm = CachedBackend(make_backend(jb, jm, **{**backend_opts, "base_url": opts.judge_base_url or opts.base_url}),
-                                      folder, chunk_size=opts.chunk_size, progress=opts.progress)
+        jm, jg = opts.judge_model or opts.model, opts.judge_gen or opts.gen
+        judge_backend = backends.get(jg, jm)  # the generator's own backend when model and settings match
+        judge_llm = llm if judge_backend is llm.backend else CachedBackend(judge_backend, folder, chunk_size=opts.chunk_size,
+                                                                         progress=opts.progress)
         judge_runner = Runner(judge_llm, models.label(jm), seed=opts.seed + 1, temperature=opts.judge_temperature,
                               top_p=opts.top_p, retries=1)
-    count_tokens = counter(opts.tokenizer, trust_remote_code=opts.trust_remote_code)
+    count_tokens = counter(opts.tokenizer, trust_remote_code=opts.gen.trust_remote_code)
 
     def plan_lock():
         return models.file_lock(folder / ".plan.lock")
@@ -160,9 +138,10 @@ def run(specs_path: str, opts: RunOptions) -> int:
         for s in specs:
             records.extend(pipe.run(s))
     finally:
-        llm.close()
+        llm.cache.close()
         if judge_llm is not None and judge_llm is not llm:
-            judge_llm.close()
+            judge_llm.cache.close()
+        backends.close()
 
     jsonl.write(opts.output, records)
     if rejects_path:

@@ -41,9 +41,12 @@ class Request:
     adapter: str | None = None  # path of a LoRA adapter to apply (hf, vllm)
     key: str | None = None  # the caller's id for this request
 
-    def cache_key(self, backend: str, model: str) -> str:
+    def cache_key(self, backend: str, model: str, *, with_max_tokens: bool = True) -> str:
         """Hash of everything that determines the output: used by the on-disk cache."""
-        return stable_id(backend, model, self.adapter, self.messages, self.sampling.to_dict(), length=32)
+        s = self.sampling.to_dict()
+        if not with_max_tokens:
+            s.pop("max_tokens")
+        return stable_id(backend, model, self.adapter, self.messages, s, length=32)
 
 
 @dataclass

@@ -6,6 +6,8 @@ adapter); requests already answered are served from disk, the rest go to the bac
 each chunk's completions are appended to disk the moment the chunk returns. So:
 
 - a rerun of a finished job makes zero model calls (`calls == 0`);
+- a rerun with a larger `max_tokens` reuses every cached reply that ended on its own (it would come out
+  the same with more room) and regenerates only the ones that were cut off;
 - a run killed with SIGKILL loses at most the chunk in flight, and its rerun recomputes only that;
 - completions that carry an `error` (a server that did not answer) are never cached: they are
   transient, and the next run asks again. Truncated completions ARE cached: they are a genuine result
@@ -39,6 +41,8 @@ class CallCache:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._index: dict[str, tuple[Path, int, int]] = {}
+        # the same request apart from max_tokens -> [(max_tokens, key)] of entries whose replies all finished
+        self._complete: dict[str, list[tuple[int, str]]] = {}
         self._scanned: dict[Path, int] = {}  # file -> bytes indexed so far (complete lines only)
         self._out: Any = None
         self._out_path: Path | None = None
@@ -71,15 +75,29 @@ class CallCache:
                     break  # a torn or still-being-written tail: index it on a later scan, if ever
                 line = data[pos:nl]
                 try:
-                    key = orjson.loads(line)["key"]
+                    entry = orjson.loads(line)
+                    key = entry["key"]
                 except (orjson.JSONDecodeError, KeyError, TypeError):
                     key = None  # a damaged line: skip it, the call is simply made again
                 if key is not None and key not in self._index:
                     self._index[key] = (path, start + pos, nl - pos)
+                    self._note_complete(key, entry)
                     added += 1
                 pos = nl + 1
             self._scanned[path] = start + pos
         return added
+
+    def _note_complete(self, key: str, entry: dict[str, Any]) -> None:
+        base, mt = entry.get("base"), entry.get("max_tokens")
+        if base and isinstance(mt, int) and all(not c.get("truncated") and c.get("finish_reason") == "stop"
+                                                for c in entry.get("completions", [])):
+            self._complete.setdefault(base, []).append((mt, key))
+
+    def complete_within(self, base: str, max_tokens: int) -> str | None:
+        """The key of a cached entry for the same request with a smaller or equal token limit whose every
+        reply ended on its own: a larger limit would have produced exactly the same text."""
+        best = [k for mt, k in self._complete.get(base, ()) if mt <= max_tokens]
+        return best[-1] if best else None
 
     def get(self, key: str) -> list[dict[str, Any]] | None:
         loc = self._index.get(key)
@@ -105,6 +123,7 @@ class CallCache:
         self._out.write(line)  # unbuffered: one write() per entry
         self._index[key] = (self._out_path, offset, len(line) - 1)
         self._scanned[self._out_path] = offset + len(line)
+        self._note_complete(key, {**meta, "completions": completions})
 
     def close(self) -> None:
         if self._out is not None:
@@ -142,6 +161,10 @@ class CachedBackend:
     def key(self, request: Request) -> str:
         return request.cache_key(self.backend.name, self.backend.model)
 
+    def base_key(self, request: Request) -> str:
+        """The key without the token limit (see CallCache.complete_within)."""
+        return request.cache_key(self.backend.name, self.backend.model, with_max_tokens=False)
+
     def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
         from tqdm import tqdm
 
@@ -152,6 +175,9 @@ class CachedBackend:
             if k in results or k in todo:
                 continue
             cached = self.cache.get(k)
+            if cached is None:  # answered before with a smaller limit, and it did not need more?
+                done = self.cache.complete_within(self.base_key(r), r.sampling.max_tokens)
+                cached = self.cache.get(done) if done else None
             if cached is not None:
                 results[k] = [Completion.from_dict(c) for c in cached]
                 self.hits += 1
@@ -167,7 +193,8 @@ class CachedBackend:
             for (k, r), comps in zip(chunk, outs):
                 results[k] = comps
                 if not any(c.error or c.finish_reason == "error" for c in comps):
-                    self.cache.put(k, [c.to_dict() for c in comps], tag=desc)
+                    self.cache.put(k, [c.to_dict() for c in comps], tag=desc, base=self.base_key(r),
+                                   max_tokens=r.sampling.max_tokens)
             bar.update(len(chunk))
             if self.on_chunk is not None:
                 self.on_chunk(len(chunk))

@@ -1,20 +1,24 @@
 """openai backend: any OpenAI-compatible chat-completions server (`vllm serve`, msmtools.llm.server, a hosted API).
 
+The HTTP exchange is the `openai` package's client (httpx underneath: a connection pool sized to the
+concurrency, typed errors, Retry-After on the response). Its own retries are off: ours below decide
+what a failure means for the run, and say so on stderr.
+
 Failure policy (the published pipeline hung on a stuck connection and died on one bad item):
-- every HTTP call has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried with
-  jittered exponential backoff (honouring Retry-After), at most `retries` times;
+- every call has a timeout (`timeout`, sized for long replies); connection errors, timeouts, HTTP 429
+  and 5xx are retried with jittered exponential backoff (honouring Retry-After), at most `retries` times;
 - a server that cannot be reached, rejects the key (401/403) or has no such route/model (404) stops
   the run with one MsmError: nothing else could succeed;
 - a request that still times out or fails after its retries becomes an error Completion
   (finish_reason "error") while the others go on; unless no request has succeeded yet, in which case
   the server is taken to be stuck and the run stops with an MsmError instead of waiting out every item;
 - the API key is read from the environment, sent only in the Authorization header, and scrubbed from
-  every message this module produces.
+  every message this module produces (`msmtools.redact`, before anything is shortened).
 
-Seeds: a request for n samples is sent once with `n` and `seed`; choice j is recorded with seed + j,
-which is what vLLM does. If a server returns fewer than n choices (it ignores `n`), the missing
-samples are requested one by one with seed + j.
-Standard library only (urllib, threads), so the backend needs no extra package.
+Seeds and samples: sample j of a request with seed s is its own HTTP request with `seed = s + j` and
+no `n`, which is what vLLM does for `n` internally. So every sample is one slot of `concurrency`
+(a run keeps that many sequences in flight, whatever its samples per prompt), a server that ignores
+`n` cannot shortchange a run, and vLLM's prefix cache still reads a shared prompt once.
 """
 
 from __future__ import annotations
@@ -22,12 +26,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import sys
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -110,7 +111,8 @@ class OpenAIBackend:
         self.timeout = float(timeout)
         self.retries = retries
         self.progress = progress
-        self._opener = urllib.request.build_opener()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
         self._rng = random.Random()
         self._ok = threading.Event()  # some request has succeeded: the server is alive
         self._stop = threading.Event()  # the run is being abandoned: wake sleepers, start nothing new
@@ -120,34 +122,49 @@ class OpenAIBackend:
     def _scrub(text: str) -> str:
         return redact.scrub(text)
 
+    def client(self) -> Any:
+        """The `openai` client, made once (its connection pool holds `concurrency` connections)."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+                import openai
+
+                limits = httpx.Limits(max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4)
+                timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
+                self._client = openai.OpenAI(base_url=self.base_url, api_key=self._key or "unused", max_retries=0,
+                                             timeout=timeout, http_client=httpx.Client(limits=limits, timeout=timeout))
+            return self._client
+
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(payload).encode(),
-                                     headers=headers, method="POST")
+        import httpx
+        import openai
+
+        body = dict(payload)
+        extra = {k: body.pop(k) for k in list(body) if k not in _SDK_PARAMS}
         try:
-            with self._opener.open(req, timeout=self.timeout) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = _error_detail(e)
-            if e.code in FATAL_STATUS:
-                hint = (f"check the key in ${self.api_key_env}" if e.code in (401, 403)
+            raw = self.client().chat.completions.with_raw_response.create(**body, extra_body=extra or None)
+            text = raw.http_response.text
+        except openai.APIStatusError as e:
+            detail = _error_detail(e.response)
+            code = e.status_code
+            if code in FATAL_STATUS:
+                hint = (f"check the key in ${self.api_key_env}" if code in (401, 403)
                         else "check --base-url (it usually ends in /v1) and --model")
-                raise MsmError(self._scrub(f"server at {self.url} answered HTTP {e.code}: {detail} ({hint})")) from None
-            if e.code in RETRY_STATUS:
-                raise _Transient(f"HTTP {e.code}: {detail}", retry_after=_retry_after(e)) from None
-            raise _ItemError(f"HTTP {e.code}: {detail}") from None
-        except urllib.error.URLError as e:  # could not connect (refused, DNS, connect timeout)
-            raise _Transient(f"{e.reason}", unreachable=True) from None
-        except (TimeoutError, socket.timeout):
+                raise MsmError(self._scrub(f"server at {self.url} answered HTTP {code}: {detail} ({hint})")) from None
+            if code in RETRY_STATUS:
+                raise _Transient(f"HTTP {code}: {detail}", retry_after=_retry_after(e.response)) from None
+            raise _ItemError(f"HTTP {code}: {detail}") from None
+        except openai.APITimeoutError:
             raise _Transient(f"no answer within {self.timeout:g} s", timeout=True) from None
-        except (ConnectionError, OSError) as e:  # dropped mid-answer
-            raise _Transient(f"connection lost ({type(e).__name__})") from None
+        except openai.APIConnectionError as e:
+            cause = e.__cause__
+            if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):  # refused, DNS, connect timeout
+                raise _Transient(f"{_reason(cause)}", unreachable=True) from None
+            raise _Transient(f"connection lost ({type(cause).__name__ if cause else 'closed'})") from None
         try:
-            data = json.loads(body)
+            data = json.loads(text)
         except ValueError:
-            raise _ItemError(f"reply is not JSON: {redact.clip(body.decode('utf-8', 'replace'), 200)!r}") from None
+            raise _ItemError(f"reply is not JSON: {redact.clip(text, 200)!r}") from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise _ItemError(f"reply has no choices: {redact.clip(str(data), 200)}")
         return data
@@ -231,17 +248,10 @@ class OpenAIBackend:
         self._stop.clear()
         from tqdm import tqdm
 
-        bar = tqdm(total=len(requests), desc=desc or "generate", unit="req", file=sys.stderr,
+        bar = tqdm(total=sum(r.sampling.n for r in requests), desc=desc or "generate", unit="seq", file=sys.stderr,
                    disable=not self.progress, leave=False)
-        try:
-            got = self._run([(ri, 0, r.sampling.n) for ri, r in enumerate(requests)], requests, bar)
-            # A server that ignores n returns fewer choices: ask for the rest one by one, seed + j.
-            missing = [(ri, j, 1) for ri, r in enumerate(requests) for j in range(len(got[ri]), r.sampling.n)]
-            if missing:
-                print(f"msm: {self.url} returned fewer than n choices; requesting {len(missing)} samples singly",
-                      file=sys.stderr)
-                for ri, comps in self._run(missing, requests, None).items():
-                    got[ri].extend(comps)
+        try:  # one HTTP request per sample (seed + j): see the module docstring
+            got = self._run([(ri, j, 1) for ri, r in enumerate(requests) for j in range(r.sampling.n)], requests, bar)
         finally:
             bar.close()
         return [sorted(got[ri], key=lambda c: c.index) for ri in range(len(requests))]
@@ -251,14 +261,27 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._stop.set()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
-def _error_detail(e: urllib.error.HTTPError) -> str:
-    """The server's own error message, short."""
+# parameters the openai client takes by name; the rest (seed, n, stop, top_p...) go in extra_body as is
+_SDK_PARAMS = {"model", "messages", "temperature", "top_p", "max_tokens", "seed", "n", "stop"}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return "connection refused" if "refused" in text.lower() or "errno 111" in text.lower() else text
+
+
+def _error_detail(response: Any) -> str:
+    """The server's own error message, scrubbed and then shortened."""
     try:
-        body = e.read()
+        body = response.text
     except Exception:
-        body = b""
+        body = ""
     try:
         data = json.loads(body)
         msg = data.get("error", data) if isinstance(data, dict) else data
@@ -266,12 +289,13 @@ def _error_detail(e: urllib.error.HTTPError) -> str:
             msg = msg.get("message", msg)
         text = str(msg)
     except ValueError:
-        text = body.decode("utf-8", "replace") or (e.reason if isinstance(e.reason, str) else "")
-    return redact.clip(" ".join(text.split()), 300) or f"HTTP {e.code}"
+        text = body or getattr(response, "reason_phrase", "") or ""
+    return redact.clip(" ".join(text.split()), 300) or f"HTTP {response.status_code}"
 
 
-def _retry_after(e: urllib.error.HTTPError) -> float | None:
+def _retry_after(response: Any) -> float | None:
     try:
-        return float(e.headers.get("Retry-After")) if e.headers and e.headers.get("Retry-After") else None
-    except ValueError:
+        value = response.headers.get("retry-after")
+        return float(value) if value else None
+    except (ValueError, AttributeError):
         return None

@@ -41,7 +41,7 @@ class TrainConfig:
     grad_clip: float = _f(1.0, "Clip the global gradient norm to this value (0 = no clipping).")
     epochs: int = _f(1, "Passes over the data (paper: 1 per stage).")
     max_steps: int | None = _f(None, "Stop after this many optimizer steps (default: as many as the epochs need).")
-    max_tokens: int | None = _f(None, "Train on exactly this many tokens: documents in seeded order, the last one cut (token-matched variants).")
+    train_tokens: int | None = _f(None, "Train on exactly this many tokens: documents in seeded order, the last one cut (token-matched variants).")
     full: bool = _f(False, "Full fine-tuning instead of LoRA.")
     lora_rank: int = _f(64, "LoRA rank r.")
     lora_alpha: int = _f(128, "LoRA alpha (scale = alpha / r).")

@@ -135,9 +135,9 @@ def tokenize_docs(tok: Any, texts: Sequence[str], seq_len: int, *, progress: boo
 def token_budget(corpus: Corpus, max_tokens: int, seed: int) -> Corpus:
     """Exactly `max_tokens` tokens: items in seeded random order, the last one cut to fit."""
     if max_tokens <= 0:
-        raise MsmError(f"--max-tokens {max_tokens}: must be positive")
+        raise MsmError(f"--train-tokens {max_tokens}: must be positive")
     if corpus.tokens < max_tokens:
-        raise MsmError(f"--max-tokens {max_tokens}: the corpus has only {corpus.tokens} tokens")
+        raise MsmError(f"--train-tokens {max_tokens}: the corpus has only {corpus.tokens} tokens")
     order = np.random.default_rng(seed).permutation(corpus.n)
     lens = corpus.lengths()
     items, masks, total = [], [], 0

@@ -21,7 +21,7 @@ def _d(name: str):
 
 
 OutDir = Annotated[str | None, typer.Option("-o", "--output", help="Checkpoint folder to write (must not exist yet).", metavar="OUTDIR")]
-MaxTokens = Annotated[int | None, typer.Option("--max-tokens", help=_h("max_tokens"))]
+TrainTokens = Annotated[int | None, typer.Option("--train-tokens", help=_h("train_tokens"))]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", help=_h("max_steps"))]
 BatchTokens = Annotated[int, typer.Option("--batch-tokens", help=_h("batch_tokens"))]
 SeqLen = Annotated[int, typer.Option("--seq-len", help=_h("seq_len"))]

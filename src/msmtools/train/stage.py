@@ -140,8 +140,8 @@ def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *,
     _clamp_seq_len(cfg, model_path, trust_remote_code)
     tok = models.load_tokenizer(model, trust_remote_code=trust_remote_code)
     corpus = data.tokenize_docs(tok, texts, cfg.seq_len, progress=_main_rank())
-    if cfg.max_tokens is not None:
-        corpus = data.token_budget(corpus, cfg.max_tokens, cfg.seed)
+    if cfg.train_tokens is not None:
+        corpus = data.token_budget(corpus, cfg.train_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("midtrain", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(texts), resume,
                save_every, fsdp, trust_remote_code, allow_pickle=allow_pickle)
@@ -206,8 +206,8 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
         return
     _clamp_seq_len(cfg, model_path, trust_remote_code)
     corpus = data.tokenize_chats(renderer, chats, cfg.seq_len, progress=_main_rank())
-    if cfg.max_tokens is not None:
-        corpus = data.token_budget(corpus, cfg.max_tokens, cfg.seed)
+    if cfg.train_tokens is not None:
+        corpus = data.token_budget(corpus, cfg.train_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("aft", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(records_for_sha), resume,
                save_every, fsdp, trust_remote_code, adapter_from=adapter_from, extra_record=extra, allow_pickle=allow_pickle)

@@ -1,0 +1,93 @@
+"""Sampling: one backend call per chunk of requests, and the rollout record of each reply (ungraded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import actions as act
+from . import gates
+from .config import EvalConfig, Rejects, rollout_id
+from .plan import Unit
+from .render import Rendered
+from .variants import Variant, describe
+
+def _reasoning(think: str | None, response: str) -> str | None:
+    parts = [p for p in (think, act.private_text(response)) if p]
+    return "\n\n".join(parts) or None
+
+
+def forwarded(actions: list[dict[str, Any]]) -> list[int]:
+    return [a["email_id"] for a in actions if a["type"] == "forward" and a["email_id"] is not None]
+
+
+def rollout_record(cfg: EvalConfig, v: Variant, r: Rendered, comp: Any, sample: int, seed: int,
+                   gen_desc: dict[str, Any], n: int, request_seed: int) -> dict[str, Any]:
+    """A rollout record without its grade (`grade_records` fills in grader and harmful)."""
+    cond = r.condition
+    response = comp.text or ""
+    actions = act.parse(response, comp.finish_reason)
+    gate, evidence = gates.check(actions, r)
+    return {
+        "kind": "rollout",
+        "id": rollout_id(v, cond, r.options, sample, seed),
+        "label": v.label,
+        "model": describe(v),
+        "condition": cond.id,
+        "scenario": cond.scenario,
+        "goal_type": cond.goal_type,
+        "goal_value": cond.goal_value,
+        "urgency_type": cond.urgency,
+        "extra_instructions": cond.extra,
+        "prod": cond.prod,
+        "model_name": r.options.model_name,
+        "weigh_values": r.options.weigh_values,
+        "sample": sample,
+        "seed": seed,
+        "training_seed": v.training_seed,
+        "checkpoint": {"stage": v.stage, "path": v.checkpoint} if v.checkpoint else None,
+        "prompt_sha": r.prompt_sha,
+        "response": response,
+        "reasoning": _reasoning(comp.reasoning, response),
+        "truncated": bool(comp.truncated),
+        "finish_reason": comp.finish_reason,
+        "prompt_tokens": comp.prompt_tokens,
+        "completion_tokens": comp.completion_tokens,
+        "actions": actions,
+        "gate": gate,
+        "gate_evidence": evidence,
+        "grader": None,
+        "harmful": None,
+        "harmful_rule": cfg.harmful_mode,
+        "generator": {**gen_desc, "adapter": v.adapter,
+                      "sampling": {**cfg.sampling_dict, "n": n, "seed": request_seed}},
+    }
+
+
+def generate_chunk(cfg: EvalConfig, gen: Any, chunk: list[tuple[Unit, list[int]]],
+                    rejects: Rejects) -> tuple[list[dict[str, Any]], list[Rendered]]:
+    """One backend call for the chunk's requests; ungraded records, and error records for failed samples."""
+    from ..llm import Request, Sampling
+
+    reqs = [Request(u.rendered.messages,
+                    Sampling(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens, n=len(run_),
+                             seed=cfg.seed + run_[0]),
+                    adapter=u.variant.adapter, key=f"{u.variant.label}/{u.rendered.condition.id}")
+            for u, run_ in chunk]
+    desc = gen.describe()
+    outs = gen.generate(reqs, desc=f"am-eval {chunk[0][0].variant.label}")
+    recs, rends = [], []
+    for (u, run_), req, comps in zip(chunk, reqs, outs):
+        for k, comp in enumerate(comps):
+            j = run_[0] + (comp.index if comp.index is not None else k)
+            if comp.error or comp.finish_reason == "error":
+                rejects.write({"kind": "error", "stage": "am-eval",
+                               "id": rollout_id(u.variant, u.rendered.condition, cfg.options, j, cfg.seed + j),
+                               "input": u.rendered.condition.id, "label": u.variant.label, "sample": j,
+                               "message": comp.error or "generation failed"})
+                continue
+            seed = comp.seed if comp.seed is not None else cfg.seed + j
+            recs.append(rollout_record(cfg, u.variant, u.rendered, comp, j, seed, desc, req.sampling.n, req.sampling.seed))
+            rends.append(u.rendered)
+    return recs, rends
+
+

@@ -1,0 +1,76 @@
+"""Backends for roles (generator, grader, judge, tagger), built once per (backend, model, settings).
+
+Every command that generates asks `Backends.get(opts, model)`; two roles with the same backend, model and
+settings share one backend (one model in memory, one vLLM engine, one connection pool). `release` frees
+the ones a run no longer needs (a vLLM engine holds its GPU memory until closed). With `cache` set, each
+backend is wrapped in the on-disk call cache.
+
+Test hook: MSM_TESTING_FAKE_BACKEND="module:function" builds every backend as factory(name, model, **options),
+so a scripted backend can run inside a real `msm` subprocess. Only the test suite sets it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from .options import GenOptions
+
+TEST_BACKEND_ENV = "MSM_TESTING_FAKE_BACKEND"
+
+
+def build(opts: GenOptions, model: str, *, progress: bool = True) -> Any:
+    """A new backend (no caching): the test hook's fake when it is set, else the named backend."""
+    kwargs = {k: v for k, v in opts.backend_kwargs().items() if v is not None} | {"progress": progress}
+    hook = os.environ.get(TEST_BACKEND_ENV)
+    if hook:
+        mod, fn = hook.split(":")
+        return getattr(importlib.import_module(mod), fn)(opts.backend, model, **kwargs)
+    from . import get_backend
+
+    return get_backend(opts.backend, model, **kwargs)
+
+
+def _key(opts: GenOptions, model: str) -> tuple:
+    return (model, *sorted(opts.backend_kwargs().items()), opts.backend)
+
+
+class Backends:
+    """The backends one command uses, each built once; closed together at the end."""
+
+    def __init__(self, *, progress: bool = True, cache: str | None = None, chunk_size: int = 64):
+        self.progress = progress
+        self.cache = cache
+        self.chunk_size = chunk_size
+        self._made: dict[tuple, Any] = {}
+
+    def get(self, opts: GenOptions, model: str) -> Any:
+        key = _key(opts, model)
+        if key not in self._made:
+            b = build(opts, model, progress=self.progress)
+            if self.cache:
+                from .cache import CachedBackend
+
+                b = CachedBackend(b, self.cache, chunk_size=max(1, self.chunk_size), progress=False)
+            self._made[key] = b
+        return self._made[key]
+
+    def release(self, keep: list[Any]) -> None:
+        """Close every backend except those in `keep`."""
+        for key, b in list(self._made.items()):
+            if any(b is k for k in keep):
+                continue
+            _close(b)
+            del self._made[key]
+
+    def close(self) -> None:
+        for b in self._made.values():
+            _close(b)
+        self._made.clear()
+
+
+def _close(b: Any) -> None:
+    close = getattr(b, "close", None)
+    if close is not None:
+        close()
