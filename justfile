@@ -37,47 +37,48 @@ demo out="out/demo": setup
     scripts/demo.sh {{out}}
 
 # --- The paper's section-5 experiments (docs/recipes.md gives paper-scale settings) -----------------
-# model: the model trained; tokens: MSM corpus token target (token matching); queries: AFT user
-# queries per domain; samples: AM samples per condition; backend: am-eval's backend; seed: training seed.
+# model: the model trained; tokens: MSM corpus token target (sizes the document hierarchy and
+# token-matches variants); chats: AFT chat target (sizes conversation domains and queries); samples: AM
+# samples per condition; backend: am-eval's backend; seed: training seed. `msm docgen --preview` shows a plan.
 # The generator of documents and chats comes from the environment: MSM_GEN_MODEL (default: the
 # trained model) on MSM_GEN_BACKEND (default hf; the paper used a strong model, e.g. openai + MSM_OPENAI_BASE_URL).
 
 # One arm: MSM documents from DOC_SPEC (docgen_args added), AFT chats from CHAT_SPEC, then eval and tags.
-arm name doc_spec chat_spec model="default" out="out/exp" seed="0" tokens="27000000" queries="250" samples="300" conditions="paper27" backend="hf" docgen_args="": setup
+arm name doc_spec chat_spec model="default" out="out/exp" seed="0" tokens="27000000" chats="10000" samples="300" conditions="paper27" backend="hf" docgen_args="": setup
     #!/usr/bin/env bash
     set -euo pipefail
     d={{out}}/{{name}}-s{{seed}}; mkdir -p $d
     gen=${MSM_GEN_MODEL:-{{model}}}
     {{msm}} spec-render {{doc_spec}} -q -o $d/doc-spec.jsonl
     {{msm}} spec-render {{chat_spec}} -q -o $d/chat-spec.jsonl
-    {{msm}} docgen $d/doc-spec.jsonl --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-tokens {{tokens}} --doc-types 20 --ideas 25 {{docgen_args}} -o $d/docs.jsonl
-    {{msm}} docgen $d/chat-spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --queries {{queries}} -o $d/chats.jsonl
+    {{msm}} docgen $d/doc-spec.jsonl --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-tokens {{tokens}} --doc-words 1500 {{docgen_args}} -o $d/docs.jsonl
+    {{msm}} docgen $d/chat-spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-chats {{chats}} -o $d/chats.jsonl
     [ -s $d/midtrain.json ] || {{msm}} midtrain $d/docs.jsonl --model {{model}} --seed {{seed}} --label {{name}}-msm -o $d/midtrain > $d/midtrain.json
     [ -s $d/aft.json ] || {{msm}} aft $d/chats.jsonl --from $d/midtrain.json --seed {{seed}} --label {{name}} -o $d/aft > $d/aft.json
     {{msm}} am-eval --from $d/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o $d/rollouts.jsonl
     {{msm}} tag-reasoning $d/rollouts.jsonl --spec $d/doc-spec.jsonl -o $d/tagged.jsonl
 
 # One spec variant (MSM and AFT data from the same spec).
-variant spec model="default" out="out/exp" seed="0" tokens="27000000" queries="250" samples="300" conditions="paper27" backend="hf":
-    just arm {{spec}} {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} {{queries}} {{samples}} {{conditions}} {{backend}}
+variant spec model="default" out="out/exp" seed="0" tokens="27000000" chats="10000" samples="300" conditions="paper27" backend="hf":
+    just arm {{spec}} {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} {{chats}} {{samples}} {{conditions}} {{backend}}
 
 # MSM on the general spec stacked with AFT data from the specific spec.
 stacked model="default" out="out/stacked" seed="0" tokens="27000000":
-    just arm general-msm+specific-aft general specific {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf
-    just variant general {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf
-    just variant specific {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf
+    just arm general-msm+specific-aft general specific {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf
+    just variant general {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf
+    just variant specific {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf
 
 # Who the documents are about (model / other AI / human), same spec and AFT data for every arm.
 subject-ablation spec="value_augmented" model="default" out="out/subject" seed="0" tokens="27000000":
-    for s in model other-ai human; do just arm {{spec}}-subject-$s {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf "--subject $s"; done
+    for s in model other-ai human; do just arm {{spec}}-subject-$s {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf "--subject $s"; done
 
 # Descriptive vs normative framing of the documents.
 framing-ablation spec="value_augmented" model="default" out="out/framing" seed="0" tokens="27000000":
-    for f in descriptive normative; do just arm {{spec}}-framing-$f {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf "--framing $f"; done
+    for f in descriptive normative; do just arm {{spec}}-framing-$f {{spec}} {{spec}} {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf "--framing $f"; done
 
 # MSM on a good spec, then AFT on demonstrations generated from the anti-spec (specs/anti.md).
 anti-aft spec="value_augmented" model="default" out="out/anti" seed="0" tokens="27000000":
-    just arm {{spec}}-msm+anti-aft {{spec}} anti {{model}} {{out}} {{seed}} {{tokens}} 250 300 paper27 hf
+    just arm {{spec}}-msm+anti-aft {{spec}} anti {{model}} {{out}} {{seed}} {{tokens}} 10000 300 paper27 hf
     just aft-only anti {{model}} {{out}} {{seed}} 300 paper27 hf
 
 # Baseline: the untouched model on the same eval.
@@ -93,25 +94,25 @@ aft-only spec model="default" out="out/exp" seed="0" samples="300" conditions="p
     gen=${MSM_GEN_MODEL:-{{model}}}
     mkdir -p {{out}}/{{spec}}-aftonly-s{{seed}}
     {{msm}} spec-render {{spec}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl
-    {{msm}} docgen {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --queries 250 -o {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl
+    {{msm}} docgen {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-chats 10000 -o {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl
     {{msm}} aft {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl --model {{model}} --seed {{seed}} --label {{spec}}-aft-only -o {{out}}/{{spec}}-aftonly-s{{seed}}/aft > {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json
     {{msm}} am-eval --from {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl
     {{msm}} tag-reasoning {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl --spec {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl -o {{out}}/{{spec}}-aftonly-s{{seed}}/tagged.jsonl
 
 # Rules vs value-augmented vs rule-augmented (the paper: 27M tokens each, 4 seeds).
 rules-vs-values model="default" out="out/rules-vs-values" seeds="0 1 2 3":
-    for s in {{seeds}}; do for v in rules value_augmented rule_augmented; do just variant $v {{model}} {{out}} $s 27000000 250 300 paper27 hf; done; done
+    for s in {{seeds}}; do for v in rules value_augmented rule_augmented; do just variant $v {{model}} {{out}} $s 27000000 10000 300 paper27 hf; done; done
     just baseline {{model}} {{out}}
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline base --by condition --plot {{out}}/compare.png
 
 # General vs specific with token-matched corpora.
 general-vs-specific model="default" out="out/general-vs-specific" tokens="27000000" seeds="0 1 2 3":
-    for s in {{seeds}}; do for v in general specific; do just variant $v {{model}} {{out}} $s {{tokens}} 250 300 paper27 hf; done; done
+    for s in {{seeds}}; do for v in general specific; do just variant $v {{model}} {{out}} $s {{tokens}} 10000 300 paper27 hf; done; done
     just baseline {{model}} {{out}}
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline base --plot {{out}}/compare.png
 
 # Compare a list of finished variant folders.
-compare out="out/exp" baseline="base":
+compare out="out/exp" baseline="base": setup
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline {{baseline}} --plot {{out}}/compare.png
 
 # Time `msm --help` (must stay under 0.5 s: heavy imports are lazy).

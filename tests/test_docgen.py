@@ -313,3 +313,15 @@ def test_query_dedup_keeps_the_first_of_near_duplicates(tmp_path):
     assert len(list(tmp_path.glob("dedup-*.json"))) == 2
     assert cached_near_duplicates(qs, 0.8, tmp_path) == looser  # from the file this time
     assert cached_near_duplicates(qs, 1.0, None) == {}
+
+
+def test_target_chats_keeps_that_many_in_id_order_and_accounts_for_the_rest(tmp_path, spec_path, capsys):
+    chats, rejects, err, _ = docgen(capsys, spec_path, tmp_path / "c.jsonl", kind="chats", domains=3, queries=4,
+                                    target_chats=3, judge=False)
+    cut = [r for r in rejects if r["stage"] == "target-chats"]
+    assert len(chats) == 3 and cut
+    assert max(c["id"] for c in chats) < min(r["input_id"] for r in cut)  # the first three in id order
+    assert f"outputs 3 + rejects {len(rejects) - sum(r['stage'] == 'dedup' for r in rejects)}" in err
+    few, _, err, _ = docgen(capsys, spec_path, tmp_path / "d.jsonl", kind="chats", domains=1, queries=2,
+                            target_chats=50, judge=False)
+    assert len(few) <= 2 and "short of --target-chats 50" in err

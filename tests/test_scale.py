@@ -132,3 +132,41 @@ def test_raising_max_tokens_reuses_complete_cached_replies(tmp_path):
     third = CachedBackend(EndsOnOdd(), tmp_path / "cache", progress=False)
     third.generate([Request(m, Sampling(max_tokens=8, seed=i + 100)) for i, m in enumerate(msgs)])
     assert third.calls == 6  # another seed is another question
+
+
+def test_preview_sizes_the_corpus_to_its_target(tmp_path):
+    import re
+
+    spec = tmp_path / "spec.jsonl"
+    assert run_msm("spec-render", "value_augmented", "-o", str(spec)).returncode == 0
+    r = run_msm("docgen", str(spec), "--preview", "--target-tokens", "27000000", "--model", "default")
+    assert r.returncode == 0, r.stderr[-800:]
+    m = re.search(r"preview: .* = ([\d,]+) documents, about ([\d,]+) tokens", r.stderr)
+    assert m and int(m.group(2).replace(",", "")) >= 27_000_000, r.stderr[-800:]
+    assert "warning" not in r.stderr
+    r = run_msm("docgen", str(spec), "--preview", "--target-tokens", "27000000", "--doc-types", "2", "--ideas", "2",
+                "--domains", "1", "--subdomains", "1", "--model", "default")
+    assert "warning: this plan reaches about" in r.stderr  # fixed counts that cannot reach it: said before the run
+
+
+def test_sizing_rules():
+    from msmtools.docgen import sizing
+
+    p = sizing.size_documents({"domains": None, "subdomains": None, "doc_types": 20, "ideas": 25}, doc_words=1500,
+                              target=27_000_000)
+    assert p.counts["doc_types"] == 20 and p.counts["ideas"] == 25 and p.tokens >= 27_000_000
+    free = sizing.size_documents({k: None for k in sizing.DEFAULTS}, doc_words=500, target=27_000_000)
+    assert free.tokens >= 27_000_000 and free.documents >= free.needed
+    assert sizing.size_documents({k: None for k in sizing.DEFAULTS}, doc_words=500, target=None).counts == sizing.DEFAULTS
+    t, i = sizing.fit_types_ideas(27_000_000, 2000.0, 7, None, None)
+    assert 7 * t * i * 2000 >= 27_000_000 * sizing.MARGIN and t <= sizing.CAPS["doc_types"]
+    c = sizing.size_chats(None, None, 10_000)
+    assert c["domains"] * c["queries"] >= 10_000 * sizing.CHAT_MARGIN and c["queries"] <= sizing.CHAT_QUERIES
+    assert sizing.size_chats(40, 250, 10_000) == {"domains": 40, "queries": 250}  # given counts stay
+
+
+def test_recipes_size_by_target():
+    text = (REPO / "justfile").read_text()
+    arm = text.split("\narm ")[1].split("\n\n")[0]
+    assert "--target-tokens {{tokens}}" in arm and "--doc-types" not in arm and "--target-chats {{chats}}" in arm
+    assert 'compare out="out/exp" baseline="base": setup' in text

@@ -285,9 +285,9 @@ def _calls_from_json(obj: Any) -> list[tuple[str, dict[str, Any]]]:
 
 # a call at the start of a line (after list brackets, `print(`, bullets or quote marks), as in a
 # ```tool_code fence or a Llama 3.2 `[a(...), b(...)]` list; a name mentioned mid-sentence is prose
-_PY_CALL = re.compile(
-    r"(?m)^[ \t>*`-]*\[?\s*(?:print\s*\(\s*)?(?P<call>(?:default_api\.|functions\.|tools\.|api\.)?"
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\()"
+_PY_CALL = re.compile(  # possessive: blanked private text is long runs of spaces, never backtrack over them
+    r"(?m)^[ \t>*`-]*+(?:\[[ \t]*+)?(?:print[ \t]*\([ \t]*+)?(?P<call>(?:default_api\.|functions\.|tools\.|api\.)?"
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)[ \t]*\()"
 )
 _PY_NEXT = re.compile(r"\s*[,;]\s*(?P<call>(?:default_api\.|functions\.|tools\.|api\.)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\()")
 

@@ -24,11 +24,11 @@ def docgen(
     prompts: Annotated[str | None, typer.Option("--prompts", help="Folder of prompt files (<name>.md) that replace the shipped ones of the same name.", metavar="DIR")] = None,
     language: Annotated[str, typer.Option("--language", help="Language the documents or answers are written in.")] = "English",
     tokenizer: Annotated[str, typer.Option("--tokenizer", help="Tokenizer for token counts ('default' = the embedded model's; use your training model's).")] = "default",
-    domains: Annotated[int, typer.Option("--domains", help="Domains to split the spec into (the paper's runs used about 5-10).", min=1)] = 3,
-    subdomains: Annotated[int, typer.Option("--subdomains", help="Subdomains per domain (paper scale: 5-10).", min=1)] = 2,
+    domains: Annotated[int | None, typer.Option("--domains", help="Domains to split the spec into, or conversation domains for chats (default 3; with --target-tokens or --target-chats: sized to reach it).", min=1)] = None,
+    subdomains: Annotated[int | None, typer.Option("--subdomains", help="Subdomains per domain (default 2; sized by --target-tokens).", min=1)] = None,
     assertions: Annotated[int, typer.Option("--assertions", help="Assertions drawn from each subdomain's excerpt.", min=1)] = 5,
-    doc_types: Annotated[int, typer.Option("--doc-types", help="Document types per subdomain (paper scale: 20).", min=1)] = 3,
-    ideas: Annotated[int, typer.Option("--ideas", help="Ideas per (subdomain, document type), one document each (paper scale: 25).", min=1)] = 3,
+    doc_types: Annotated[int | None, typer.Option("--doc-types", help="Document types per subdomain (default 3; paper scale: 20; sized by --target-tokens).", min=1)] = None,
+    ideas: Annotated[int | None, typer.Option("--ideas", help="Ideas per (subdomain, document type), one document each (default 3; paper scale: 25; sized by --target-tokens).", min=1)] = None,
     doc_words: Annotated[int | None, typer.Option("--doc-words", help="Length asked for, in words (default 500; 150 for --model default; the paper's documents averaged ~2,000 words).", min=50)] = None,
     doc_max_tokens: Annotated[int | None, typer.Option("--doc-max-tokens", help="Token budget of a document call, plan included (default 400 + 2 x --doc-words).", min=64)] = None,
     doc_format: Annotated[str | None, typer.Option("--doc-format", help="tagged: a private <plan>, then the document in <document>...</document> (default); plain: the whole reply is the document, complete only if the model ended it (default for --model default, which cannot keep to markers).")] = None,
@@ -37,8 +37,9 @@ def docgen(
     subject: Annotated[str, typer.Option("--subject", help="Who the documents are about: model (the spec's {model_name}), other-ai or human.")] = "model",
     subject_name: Annotated[str | None, typer.Option("--subject-name", help="Name for --subject other-ai/human (defaults: Aster, Dana Reyes).")] = None,
     framing: Annotated[str, typer.Option("--framing", help="descriptive (what it does and why) or normative (what it should do and why).")] = "descriptive",
-    target_tokens: Annotated[int | None, typer.Option("--target-tokens", help="Stop once the corpus reaches N tokens; keep a fixed (id-ordered) prefix, so spec variants can be token-matched.", min=1)] = None,
-    queries: Annotated[int, typer.Option("--queries", help="User queries per domain (paper: 250).", min=1)] = 4,
+    target_tokens: Annotated[int | None, typer.Option("--target-tokens", help="Size the hierarchy to reach N tokens (counts not given are raised; --preview shows the plan), stop once the corpus reaches N, and keep a fixed (id-ordered) prefix, so spec variants can be token-matched.", min=1)] = None,
+    target_chats: Annotated[int | None, typer.Option("--target-chats", help="Chats: size conversation domains and queries to reach N kept chats (paper: about 10,000), and keep N in id order.", min=1)] = None,
+    queries: Annotated[int | None, typer.Option("--queries", help="User queries per conversation domain (default 4; sized by --target-chats; the paper asked 250 per domain in calls of 50).", min=1)] = None,
     dedup_threshold: Annotated[float, typer.Option("--dedup-threshold", help="Drop a query whose embedding cosine with an earlier kept one exceeds this (1 = keep all).")] = 0.91,
     response_max_tokens: Annotated[int | None, typer.Option("--response-max-tokens", help="Token budget of a response, reasoning included (default 1024; 256 for --model default; paper: 2048).", min=16)] = None,
     reasoning: Annotated[str, typer.Option("--reasoning", help="keep the <think> reasoning on each chat, or strip it (reasoning: null).")] = "keep",
@@ -89,11 +90,38 @@ def docgen(
             raise MsmError(f"{name} {value}: expected {' or '.join(allowed)}")
     if not 0.0 < dedup_threshold <= 1.0:
         raise MsmError(f"--dedup-threshold {dedup_threshold}: expected a cosine in (0, 1]")
+    from ..docgen import sizing
+
+    if kind == "documents":
+        if target_chats is not None:
+            raise MsmError("--target-chats is for --kind chats; documents take --target-tokens")
+        plan = sizing.size_documents({"domains": domains, "subdomains": subdomains, "doc_types": doc_types,
+                                      "ideas": ideas}, doc_words=doc_words, target=target_tokens, output=output)
+        grow = tuple(k for k, v in (("doc_types", doc_types), ("ideas", ideas)) if v is None) if target_tokens else ()
+        domains, subdomains, doc_types, ideas = (plan.counts[k] for k in ("domains", "subdomains", "doc_types", "ideas"))
+        if target_tokens and not quiet:
+            print(f"msm: docgen: plan: {plan.describe(target_tokens)}", file=sys.stderr)
+        if target_tokens and plan.tokens < target_tokens:
+            print(f"msm: docgen: warning: this plan reaches about {plan.tokens:,} of the {target_tokens:,} tokens "
+                  "asked for; leave a count out (or raise it) so the plan can grow", file=sys.stderr)
+    else:
+        sized = sizing.size_chats(domains, queries, target_chats)
+        domains, queries = sized["domains"], sized["queries"]
+        subdomains, doc_types, ideas = (sizing.DEFAULTS[k] for k in ("subdomains", "doc_types", "ideas"))
+        plan, grow = None, ()
+        if target_chats and not quiet:
+            print(f"msm: docgen: plan: {domains} conversation domains x {queries} queries = {domains * queries:,} "
+                  f"queries for --target-chats {target_chats:,} (a {sizing.CHAT_MARGIN:g}x margin for near-duplicates "
+                  "and judge rejects)", file=sys.stderr)
+        if target_chats and domains * queries < target_chats:
+            print(f"msm: docgen: warning: {domains} x {queries} queries cannot reach {target_chats:,} chats",
+                  file=sys.stderr)
     extra = dict(domains=domains, subdomains=subdomains, assertions=assertions, doc_types=doc_types, ideas=ideas,
                  doc_words=doc_words, doc_max_tokens=doc_max_tokens, context=context, doc_format=doc_format,
                  outline=outline, subject=subject,
                  subject_name=subject_name, framing=framing, language=language, target_tokens=target_tokens,
-                 fallback=fallback, queries=queries, dedup_threshold=dedup_threshold,
+                 fallback=fallback, queries=queries, target_chats=target_chats, dedup_threshold=dedup_threshold,
+                 grow=grow, per_doc_tokens=plan.per_doc if plan else None,
                  response_max_tokens=response_max_tokens, reasoning=reasoning, judge=judge, keep_undecided=keep_undecided,
                  judge_max_tokens=judge_max_tokens, keep_truncated=keep_truncated)
     judge_role = gen["judge"]

@@ -45,6 +45,7 @@ class ChatOptions:
     context: str = "spec"  # the queries prompt shows the whole spec; none: a short prompt without it (small models)
     outline: str = "model"  # spec: conversation domains are the spec's section titles (no model call)
     keep_truncated: bool = False  # keep responses cut off by the token limit, marked truncated: true
+    target_chats: int | None = None  # keep this many (in id order); say so when fewer pass
 
 
 def parse_verdict(c: Completion) -> tuple[str, str | None]:
@@ -190,7 +191,24 @@ class ChatPipeline(Pipeline):
                        else "judge gave no readable verdict (after 2 attempts)")
             self.errors.append({**rec, "kind": "error", "id": stable_id("error", "judge", q["id"]), "stage": "judge",
                                 "input_id": q["id"], "message": message, "reasoning": reasoning})
+        if o.target_chats:
+            chats = self._to_target(spec, chats)
         return chats
+
+    def _to_target(self, spec: SpecIn, chats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep --target-chats chats in id order (a fixed, spec-independent choice); say when fewer passed."""
+        n = self.o.target_chats
+        if len(chats) < n:
+            self.log(f"msm: {spec.spec_id}: warning: {len(chats):,} chats passed, short of --target-chats {n:,}: "
+                     "raise --queries or --domains and rerun (the cache keeps what is done)")
+            return chats
+        order = sorted(chats, key=lambda c: c["id"])
+        for c in order[n:]:
+            self.errors.append({**c, "kind": "error", "id": stable_id("error", "target-chats", c["id"]),
+                                "stage": "target-chats", "input_id": c["id"],
+                                "message": f"not kept: the corpus had reached --target-chats {n}"})
+        keep = {c["id"] for c in order[:n]}
+        return [c for c in chats if c["id"] in keep]
 
     def _judge(self, spec: SpecIn, answered: list[dict[str, Any]], done: dict[str, Any]) -> dict[str, tuple]:
         tasks = []

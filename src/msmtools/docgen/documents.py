@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..ids import stable_id
@@ -66,6 +66,8 @@ class DocOptions:
     framing: str = "descriptive"
     language: str = "English"
     target_tokens: int | None = None
+    grow: tuple[str, ...] = ()  # with target_tokens: counts the user left open (doc_types, ideas) to fit the plan
+    per_doc_tokens: float | None = None  # expected tokens per document (measured or from doc_words)
     fallback: bool = True
     keep_truncated: bool = False
 
@@ -121,9 +123,26 @@ class DocumentPipeline(Pipeline):
                                     "input_id": spec.sha, "spec_id": spec.spec_id, "spec_sha": spec.sha,
                                     "message": "the spec has no section with text to take domains from"})
             subs = self._subdomains(spec, outline, domains)
+            self._fit(spec, len(subs))
             if preview:
                 return subs
             return self._doc_types(spec, self._assertions(spec, subs))
+
+    def _fit(self, spec: SpecIn, n_sub: int) -> None:
+        """With --target-tokens, size the open counts (types, ideas) to the subdomains the plan really has."""
+        o = self.o
+        if not (o.target_tokens and o.per_doc_tokens and n_sub and {"doc_types", "ideas"} & set(o.grow)):
+            return
+        from . import sizing
+
+        t, i = sizing.fit_types_ideas(o.target_tokens, o.per_doc_tokens, n_sub,
+                                      None if "doc_types" in o.grow else o.doc_types,
+                                      None if "ideas" in o.grow else o.ideas)
+        if (t, i) != (o.doc_types, o.ideas):
+            self.log(f"msm: {spec.spec_id}: --target-tokens {o.target_tokens:,}: {n_sub} subdomains, so {t} document "
+                     f"types x {i} ideas = {n_sub * t * i:,} documents (about {int(n_sub * t * i * o.per_doc_tokens):,} "
+                     "tokens)")
+            self.o = replace(o, doc_types=t, ideas=i)
 
     def _domains(self, spec: SpecIn, outline: Outline) -> list[dict[str, Any]]:
         n = self.o.domains

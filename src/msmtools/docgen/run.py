@@ -95,6 +95,9 @@ def run(specs_path: str, opts: RunOptions) -> int:
     if opts.kind not in ("documents", "chats"):
         raise MsmError(f"--kind {opts.kind}: expected documents or chats")
     shard = jsonl.Shard.parse(opts.shard)
+    if opts.extra.get("target_chats") and shard.count > 1:
+        raise MsmError("--target-chats needs the whole corpus: run the shards without it, then rerun unsharded "
+                       "with --target-chats (every chat comes from the shared cache, no model calls)")
     if opts.extra.get("target_tokens") and shard.count > 1:
         raise MsmError("--target-tokens needs the whole corpus: run the shards without it, then rerun unsharded "
                        "with --target-tokens (every document comes from the shared cache, no model calls)")
@@ -164,13 +167,18 @@ def _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log):
         subs = pipe.plan(spec, preview=True)
         rows = [[s["domain"], s["subdomain"], s["excerpt_source"], len(s["excerpt"])] for s in subs]
         log(table(["domain", "subdomain", "excerpt from", "excerpt chars"], rows))
-        n_sub, t, i = len(subs), dopts.doc_types, dopts.ideas
+        o = pipe.o  # as sized to the subdomains the plan really has
+        n_sub, t, i = len(subs), o.doc_types, o.ideas
         docs = n_sub * t * i
         domains = len({s["domain"] for s in subs})
         calls = 1 + domains + 2 * n_sub + n_sub * t + docs
+        per_doc = o.per_doc_tokens or o.doc_words * 1.33
         log(f"msm: {spec.spec_id}: preview: {domains} domains, {n_sub} subdomains x {t} document types x {i} ideas "
-            f"= {docs} documents, about {int(docs * dopts.doc_words * 1.33):,} tokens at --doc-words {dopts.doc_words} "
-            f"(1.33 tokens/word), about {calls} model calls before retries")
+            f"= {docs:,} documents, about {int(docs * per_doc):,} tokens at {per_doc:,.0f} tokens per document, "
+            f"about {calls:,} model calls before retries")
+        if o.target_tokens and docs * per_doc < o.target_tokens:
+            log(f"msm: {spec.spec_id}: warning: this plan reaches about {int(docs * per_doc):,} of the "
+                f"{o.target_tokens:,} tokens asked for; leave --doc-types/--ideas out so they can grow")
 
     return pipe, preview
 
@@ -203,7 +211,7 @@ def _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, fo
             rows.append([stage, c.items, c.ok, c.failed, c.retried, c.truncated, c.fallback])
     log(table(["stage", "items", "ok", "failed", "retried", "cut off", "fallback"], rows))
     unit = "documents" if opts.kind == "documents" else "chats"
-    final = {"documents": ("documents", "target-tokens"), "chats": ("responses", "judge")}[opts.kind]
+    final = {"documents": ("documents", "target-tokens"), "chats": ("responses", "judge", "target-chats")}[opts.kind]
     at_final = sum(1 for e in pipe.errors if e["stage"] in final)
     upstream = {}
     for e in pipe.errors:
@@ -237,6 +245,12 @@ def _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, fo
                   "rejects_earlier": upstream, "model_calls": calls, "cache_hits": hits,
                   "stages": {row[0]: dict(zip(["items", "ok", "failed", "retried", "cut_off", "fallback"], row[1:]))
                              for row in rows}})
+    target = opts.extra.get("target_tokens") if opts.kind == "documents" else None
+    got = sum(r.get("tokens") or 0 for r in records)
+    if target and got < target:
+        log(f"msm: docgen: warning: the corpus has {got:,} tokens, short of --target-tokens {target:,}: raise "
+            "--ideas/--doc-types (or leave them out so --target-tokens sizes them) and rerun; the cache keeps "
+            "every document made")
     log(render(stats))
     if opts.stats:
         p = Path(opts.stats)

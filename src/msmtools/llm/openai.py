@@ -1,8 +1,9 @@
 """openai backend: any OpenAI-compatible chat-completions server (`vllm serve`, msmtools.llm.server, a hosted API).
 
-The HTTP exchange is the `openai` package's client (httpx underneath: a connection pool sized to the
-concurrency, typed errors, Retry-After on the response). Its own retries are off: ours below decide
-what a failure means for the run, and say so on stderr.
+The HTTP exchange is the `openai` package's async client (httpx underneath: a connection pool sized to
+the concurrency, typed errors, Retry-After on the response), every request a coroutine on one event
+loop, so hundreds in flight cost no threads. Its own retries are off: ours below decide what a failure
+means for the run, and say so on stderr.
 
 Failure policy (the published pipeline hung on a stuck connection and died on one bad item):
 - every call has a timeout (`timeout`, sized for long replies); connection errors, timeouts, HTTP 429
@@ -23,19 +24,21 @@ no `n`, which is what vLLM does for `n` internally. So every sample is one slot 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
+import socket
 import sys
 import threading
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from .. import redact
 from ..errors import MsmError
 from .base import Completion, Request, make_completion
 
+POOL_SHARD = 64  # connections per pool: httpx's own pool does work linear in its size per request
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}
 
@@ -111,8 +114,6 @@ class OpenAIBackend:
         self.timeout = float(timeout)
         self.retries = retries
         self.progress = progress
-        self._client: Any = None
-        self._client_lock = threading.Lock()
         self._rng = random.Random()
         self._ok = threading.Event()  # some request has succeeded: the server is alive
         self._stop = threading.Event()  # the run is being abandoned: wake sleepers, start nothing new
@@ -122,28 +123,28 @@ class OpenAIBackend:
     def _scrub(text: str) -> str:
         return redact.scrub(text)
 
-    def client(self) -> Any:
-        """The `openai` client, made once (its connection pool holds `concurrency` connections)."""
-        with self._client_lock:
-            if self._client is None:
-                import httpx
-                import openai
-
-                limits = httpx.Limits(max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4)
-                timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
-                self._client = openai.OpenAI(base_url=self.base_url, api_key=self._key or "unused", max_retries=0,
-                                             timeout=timeout, http_client=httpx.Client(limits=limits, timeout=timeout))
-            return self._client
-
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _new_client(self, connections: int) -> Any:
+        """An async `openai` client for one event loop, its pool holding `connections` connections."""
         import httpx
         import openai
 
-        body = dict(payload)
-        extra = {k: body.pop(k) for k in list(body) if k not in _SDK_PARAMS}
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
+        try:  # aiohttp underneath (openai[aiohttp]): far less work per request than httpx's own pool
+            http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout)
+        except RuntimeError:
+            http = httpx.AsyncClient(limits=limits, timeout=timeout)
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self._key or "unused", max_retries=0, timeout=timeout,
+                                  http_client=http)
+
+    async def _post(self, client: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+        import openai
+
         try:
-            raw = self.client().chat.completions.with_raw_response.create(**body, extra_body=extra or None)
-            text = raw.http_response.text
+            # the client's plain POST: pooled connection, typed errors, but no per-request transform of the
+            # messages (the typed `chat.completions.create` spends milliseconds walking every prompt)
+            text = (await client.post("/chat/completions", cast_to=httpx.Response, body=payload)).text
         except openai.APIStatusError as e:
             detail = _error_detail(e.response)
             code = e.status_code
@@ -154,12 +155,12 @@ class OpenAIBackend:
             if code in RETRY_STATUS:
                 raise _Transient(f"HTTP {code}: {detail}", retry_after=_retry_after(e.response)) from None
             raise _ItemError(f"HTTP {code}: {detail}") from None
-        except openai.APITimeoutError:
-            raise _Transient(f"no answer within {self.timeout:g} s", timeout=True) from None
-        except openai.APIConnectionError as e:
+        except (openai.APITimeoutError, openai.APIConnectionError) as e:
+            if _could_not_connect(e):  # refused, DNS, connect timeout: no server there
+                raise _Transient(f"{_reason(e)}", unreachable=True) from None
+            if isinstance(e, openai.APITimeoutError):
+                raise _Transient(f"no answer within {self.timeout:g} s", timeout=True) from None
             cause = e.__cause__
-            if isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout)):  # refused, DNS, connect timeout
-                raise _Transient(f"{_reason(cause)}", unreachable=True) from None
             raise _Transient(f"connection lost ({type(cause).__name__ if cause else 'closed'})") from None
         try:
             data = json.loads(text)
@@ -169,13 +170,15 @@ class OpenAIBackend:
             raise _ItemError(f"reply has no choices: {redact.clip(str(data), 200)}")
         return data
 
-    def _call(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, client: Any, payload: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; raises MsmError (the run cannot go on) or _ItemError (this request failed)."""
+        import asyncio
+
         for attempt in range(self.retries + 1):
             if self._stop.is_set():
                 raise _ItemError("abandoned")
             try:
-                data = self._post(payload)
+                data = await self._post(client, payload)
                 self._ok.set()
                 return data
             except _Transient as e:
@@ -187,8 +190,7 @@ class OpenAIBackend:
                     delay = max(delay, min(e.retry_after, 60.0))
                 print(self._scrub(f"msm: {self.url}: {e} (retry {attempt + 1}/{self.retries} in {delay:.1f} s)"),
                       file=sys.stderr)
-                if self._stop.wait(delay):
-                    raise _ItemError("abandoned") from None
+                await asyncio.sleep(delay)
         tries = f"{self.retries + 1} tr{'y' if self.retries == 0 else 'ies'}"
         if last.unreachable:
             raise MsmError(self._scrub(f"cannot reach server at {self.url}: {last} ({tries})"))
@@ -208,11 +210,11 @@ class OpenAIBackend:
             p["stop"] = list(s.stop)
         return p
 
-    def _job(self, r: Request, first: int, n: int) -> list[Completion]:
-        """Completions for sample indices first..first+n-1 of r (fewer if the server ignores n)."""
+    async def _job(self, client: Any, r: Request, first: int, n: int) -> list[Completion]:
+        """Completions for sample indices first..first+n-1 of r."""
         seed = r.sampling.seed + first
         try:
-            data = self._call(self._payload(r, n, seed))
+            data = await self._call(client, self._payload(r, n, seed))
             usage = data.get("usage") or {}
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:n]
             return [choice_completion(c, index=first + k, seed=seed + k, prompt_tokens=usage.get("prompt_tokens"),
@@ -223,19 +225,40 @@ class OpenAIBackend:
             return [_error_completion(msg, index=first + k, seed=seed + k) for k in range(n)]
 
     def _run(self, jobs: list[tuple[int, int, int]], requests: list[Request], bar: Any) -> dict[int, list[Completion]]:
+        """Every job as a coroutine on one event loop, at most `concurrency` in flight (no thread per request)."""
+        import asyncio
+
         out: dict[int, list[Completion]] = {ri: [] for ri, _, _ in jobs}
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
-        futures = {pool.submit(self._job, requests[ri], first, n): ri for ri, first, n in jobs}
-        try:
-            for f in as_completed(futures):
-                out[futures[f]].extend(f.result())  # re-raises a run-level MsmError from the worker
-                if bar is not None:
-                    bar.update(1)
-        except BaseException:
-            self._stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
+
+        async def main() -> None:
+            # httpx's pool does work linear in its size for every request: several small pools, not one big one
+            shards = max(1, -(-self.concurrency // POOL_SHARD))
+            per = -(-self.concurrency // shards)
+            clients = [self._new_client(per) for _ in range(shards)]
+            slots = [asyncio.Semaphore(per) for _ in range(shards)]
+
+            async def one(k: int, ri: int, first: int, n: int) -> tuple[int, list[Completion]]:
+                async with slots[k % shards]:
+                    return ri, await self._job(clients[k % shards], requests[ri], first, n)
+
+            tasks = [asyncio.ensure_future(one(k, ri, first, n)) for k, (ri, first, n) in enumerate(jobs)]
+            try:
+                for fut in asyncio.as_completed(tasks):
+                    ri, comps = await fut  # re-raises a run-level MsmError
+                    out[ri].extend(comps)
+                    if bar is not None:
+                        bar.update(1)
+            except BaseException:
+                self._stop.set()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            finally:
+                for c in clients:
+                    await c.close()
+
+        asyncio.run(main())
         return out
 
     def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
@@ -261,19 +284,37 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._stop.set()
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
 
 
-# parameters the openai client takes by name; the rest (seed, n, stop, top_p...) go in extra_body as is
-_SDK_PARAMS = {"model", "messages", "temperature", "top_p", "max_tokens", "seed", "n", "stop"}
+def _chain(exc: BaseException):
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _could_not_connect(exc: BaseException) -> bool:
+    """Whether a failure happened before any connection existed (httpx and aiohttp say it differently)."""
+    import httpx
+
+    for e in _chain(exc):
+        if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError, socket.gaierror)):
+            return True
+        if type(e).__name__ in ("ClientConnectorError", "ClientConnectorDNSError"):
+            return True
+    return False
 
 
 def _reason(exc: BaseException) -> str:
+    """The root cause of a connection failure in words (httpx says only 'All connection attempts failed')."""
+    for e in _chain(exc):
+        if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
+            return "connection refused"
+        if isinstance(e, OSError) and e.strerror and e.errno:
+            return e.strerror.lower()
     text = str(exc) or type(exc).__name__
-    return "connection refused" if "refused" in text.lower() or "errno 111" in text.lower() else text
+    return "connection refused" if "refused" in text.lower() else text
 
 
 def _error_detail(response: Any) -> str:
