@@ -58,21 +58,55 @@ def compare(
     if bootstrap < 100:
         raise MsmError(f"--bootstrap {bootstrap}: use at least 100 replicates (percentiles of fewer are noise)")
     tag_list = None if tags is None else [] if tags.strip() == "none" else [t.strip() for t in tags.split(",") if t.strip()]
-    res = run(paths, labels=labels, by=list(by or []), tags=tag_list,
-              options=Options(interval=interval, baseline=baseline, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed))
+    options = Options(interval=interval, baseline=baseline, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
+    value_files, am_files = _by_kind([*paths, *(p for p in labels if p not in paths)])
+    res = vres = None
+    if am_files:
+        res = run([p for p in paths if p in am_files], labels={p: n for p, n in labels.items() if p in am_files},
+                  by=list(by or []), tags=tag_list, options=options)
+    if value_files:
+        from ..compare import values
+
+        rows, dropped = values.read([(p, p, labels.get(p)) for p in value_files], list(by or []))
+        vres = values.analyze(rows, list(by or []), baseline=baseline, alpha=options.alpha, interval=interval,
+                              bootstrap=bootstrap, bootstrap_seed=bootstrap_seed, dropped=dropped)
     if plot is not None:
-        draw(res, plot, plot_metric)
-    render.emit(res, fmt, output)
-    if res.duplicates_dropped:  # said even with -q: the counts differ from the line counts
-        print(f"msm: note: {res.duplicates_dropped} record(s) repeat an id seen before (same harmful value): "
-              "each id is counted once", file=sys.stderr)
-    if not quiet:
+        if res is not None and (vres is None or plot_metric != "choice_aligned"):
+            draw(res, plot, plot_metric)
+        elif vres is not None and vres.rates:
+            draw(values.as_result(vres, options), plot, "choice_aligned")
+    render.emit_all(res, vres, fmt, output)
+    dropped = (res.duplicates_dropped if res else 0) + (vres.dropped if vres else 0)
+    if dropped:  # said even with -q: the counts differ from the line counts
+        print(f"msm: note: {dropped} record(s) repeat an id seen before (same result): each id is counted once",
+              file=sys.stderr)
+    if not quiet and res is not None:
         for src in res.sources:
             if src.harmful_null:
                 print(f"msm: note: {src.name}: {src.harmful_null} of {src.records} records have harmful=null "
                       "(the grader could not decide): excluded from n, counted in n_null", file=sys.stderr)
             elif not src.records:
                 print(f"msm: note: {src.name}: no records", file=sys.stderr)
+
+
+def _by_kind(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(value-eval files, rollout/tagged files), by the kind of each file's first record; stdin counts as rollouts."""
+    import orjson
+
+    values, other = [], []
+    for p in paths:
+        kind = None
+        if p != "-":
+            try:
+                with open(p, "rb") as f:
+                    for line in f:
+                        if line.strip():
+                            kind = orjson.loads(line).get("kind")
+                            break
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                kind = None  # the rollout reader names the problem
+        (values if kind == "value" else other).append(p)
+    return values, other
 
 
 def register(app: typer.Typer) -> None:

@@ -51,7 +51,7 @@ def plot(res: Result, path: str, metric: str = "harmful") -> None:
     points, seeds = _points(res, metric)
     variants = [v for v in res.variants if any(v in p for _, p in points)]
     ns = sorted({p[3] for _, ps in points for p in ps.values()})
-    name = "Harmful rate" if metric == "harmful" else f"Rate of tag '{metric}'"
+    name = {"harmful": "Harmful rate", "choice_aligned": "Value-aligned choices"}.get(metric, f"Rate of tag '{metric}'")
     conf = round(100 * (1 - res.options.alpha))
     mark = "bars" if len(points) <= MAX_BARS else "dots"
     if seeds:

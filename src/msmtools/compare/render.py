@@ -194,3 +194,34 @@ def emit(res: Result, fmt: str, output: str) -> None:
         jsonl.write(output, records(res))
     else:
         write_text(output, TEXT[fmt](res))
+
+
+def emit_all(res: Result | None, vres: Any, fmt: str, output: str) -> None:
+    """AM results and value-eval results in one output (tables one after another, records concatenated)."""
+    if vres is None:
+        emit(res, fmt, output)
+        return
+    from . import values
+
+    alpha = res.options.alpha if res is not None else 0.05
+    if fmt == "jsonl":
+        jsonl.write(output, [*(records(res) if res else []), *values.records(vres)])
+        return
+    if fmt == "csv":
+        recs = [*(records(res) if res else []), *values.records(vres)]
+        columns = list(dict.fromkeys(k for r in recs for k in r))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, columns, lineterminator="\n")
+        w.writeheader()
+        for r in recs:
+            w.writerow({k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()})
+        write_text(output, buf.getvalue())
+        return
+    parts = [TEXT[fmt](res).rstrip("\n")] if res is not None else []
+    for title, head, rows in values.sections(vres, alpha):
+        if fmt == "markdown":
+            lines = [f"**{title}**", "", "| " + " | ".join(map(str, head)) + " |", "|" + "|".join("---" for _ in head) + "|"]
+            parts.append("\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]))
+        else:
+            parts.append(f"{title}\n\n{table(head, _right_align(head, rows, {'variant', 'contrast', 'value', 'category', *vres.by}))}")
+    write_text(output, "\n\n".join(parts) + "\n")

@@ -5,7 +5,9 @@ how they run the model (transformers, vLLM, an OpenAI-compatible server); they a
 
 - seeds: sample j of a request with seed s is drawn with seed s + j, so results do not depend on
   how requests were batched (exactly so for hf and vllm; for a server, as far as it honours seeds);
-- reasoning: text in `<think>...</think>` is split into `reasoning`; the answer is `text`;
+- reasoning: text in `<think>...</think>` is split into `reasoning`; the answer is `text`. When the chat
+  template opens `<think>` itself (Qwen3 thinking models), the output starts inside the block: the local
+  backends see that in the prompt they render and pass it on (`opens_reasoning`);
 - truncation: a completion that hit `max_tokens` (or left `<think>` open) has `truncated=True`
   and `finish_reason="length"`; stages must treat it as a failure, never as a complete answer.
 """
@@ -88,15 +90,26 @@ class Backend(Protocol):
 _THINK_OPEN = re.compile(r"^\s*<think>", re.S)
 
 
-def split_reasoning(raw: str) -> tuple[str | None, str, bool]:
-    """(reasoning, answer, closed). Handles templates that open `<think>` in the prompt itself."""
+def split_reasoning(raw: str, opened: bool = False) -> tuple[str | None, str, bool]:
+    """(reasoning, answer, closed). Handles templates that open `<think>` in the prompt itself.
+
+    `opened`: the prompt ended inside an open `<think>` (see `opens_reasoning`), so the generated text starts
+    as reasoning: without a `</think>` it is all reasoning, left open (cut off before any answer). Without
+    that knowledge (a server renders the prompt) a leading `<think>` or a `</think>` anywhere tells.
+    """
     if "</think>" in raw:
         before, _, after = raw.partition("</think>")
         reasoning = _THINK_OPEN.sub("", before, count=1).strip()
         return reasoning, after.strip(), True
-    if _THINK_OPEN.match(raw):
+    if opened or _THINK_OPEN.match(raw):
         return _THINK_OPEN.sub("", raw, count=1).strip(), "", False
     return None, raw.strip(), True
+
+
+def opens_reasoning(prompt: str) -> bool:
+    """Whether a rendered prompt ends with an unclosed `<think>`: the chat template opened the reasoning block
+    (Qwen3 thinking models, DeepSeek-R1), so the completion starts inside it and its `<think>` is not in the output."""
+    return prompt.rstrip().endswith("<think>")
 
 
 def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bool]:
@@ -111,9 +124,13 @@ def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bo
 
 
 def make_completion(raw: str, *, hit_limit: bool, index: int, seed: int | None,
-                    prompt_tokens: int | None = None, completion_tokens: int | None = None) -> Completion:
-    """Build a completion from raw text, flagging truncation (token limit or an unclosed <think>)."""
-    reasoning, answer, closed = split_reasoning(raw)
+                    prompt_tokens: int | None = None, completion_tokens: int | None = None,
+                    opened: bool = False) -> Completion:
+    """Build a completion from raw text, flagging truncation (token limit or an unclosed <think>).
+
+    `opened`: the prompt itself opened `<think>` (`opens_reasoning`); the local backends know, a server's
+    client does not."""
+    reasoning, answer, closed = split_reasoning(raw, opened)
     truncated = hit_limit or not closed
     return Completion(
         text=answer,

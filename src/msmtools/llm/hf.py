@@ -19,7 +19,7 @@ from typing import Any
 from .. import models
 from ..ids import stable_id
 from . import shared_prefix
-from .base import Completion, Request, chat_prompt, make_completion
+from .base import Completion, Request, chat_prompt, make_completion, opens_reasoning
 
 
 _LONG = 256  # prompt tokens from which a padded batch is prefilled prompt by prompt
@@ -147,6 +147,7 @@ class HFBackend:
 
         self._load()
         prompts = [self.render(r.messages) for r in requests]
+        opened = [opens_reasoning(p) for p in prompts]  # the template opened <think>: output starts as reasoning
         items = [(ri, j) for ri, r in enumerate(requests) for j in range(r.sampling.n)]
         lengths = {ri: len(self._tok(p, add_special_tokens=False)["input_ids"]) for ri, p in enumerate(prompts)}
         self._check_context(requests, lengths)
@@ -204,7 +205,8 @@ class HFBackend:
                 raw = self._tok.decode(toks[:n_gen], skip_special_tokens=True)
                 raw, stopped = _apply_stop(raw, requests[ri].sampling.stop)
                 results[ri][j] = make_completion(raw, hit_limit=hit_limit and not stopped, index=j, seed=seed,
-                                                 prompt_tokens=lengths[ri], completion_tokens=n_gen)
+                                                 prompt_tokens=lengths[ri], completion_tokens=n_gen,
+                                                 opened=opened[ri])
             bar.update(len(chunk))
         bar.close()
         return [[c for c in row if c is not None] for row in results]

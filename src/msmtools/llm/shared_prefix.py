@@ -10,9 +10,13 @@ in one softmax. A batch of several prompts with k samples each (am-eval with few
 condition) works the same way, one matrix product per prompt.
 The result is the same attention, up to float rounding.
 
-Only plain full-attention layers (transformers' `DynamicLayer`) with `sdpa` attention take this path;
-anything else (sliding windows, soft-capping, sinks, a prefill of several tokens) falls back to the
-materialised cache and the stock kernel, so the answer never depends on the path.
+Only plain full-attention layers (transformers' `DynamicLayer`) with `sdpa` attention take this path.
+In a model that mixes them with sliding-window layers (Gemma 3: five local layers to one global) the
+full layers share the prompt and the sliding layers keep a copy per row, as the stock path does (a
+window's cache is small). Anything else falls back to the materialised cache and the stock kernel:
+a model with soft-capped attention logits (Gemma 2) is not switched over at all, and sinks, a
+sliding window on a plain cache layer or a prefill of several tokens take the stock kernel per call.
+So the answer never depends on the path.
 """
 
 from __future__ import annotations
@@ -148,7 +152,7 @@ def enable(model: Any) -> bool:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 
-    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+    if getattr(model.config, "_attn_implementation", None) != "sdpa" or not supported(model.config):
         return False
     AttentionInterface.register(NAME, attention)
     AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
@@ -159,21 +163,52 @@ def enable(model: Any) -> bool:
     return model.config._attn_implementation == NAME
 
 
+def supported(config: Any) -> bool:
+    """Whether a model with this config can decode over a shared prefix: it needs at least one full-attention
+    layer, and no soft-capped attention scores (which sdpa, and so this path, does not compute)."""
+    cfgs = [config] + [c for c in (getattr(config, "text_config", None),) if c is not None and c is not config]
+    if any(getattr(c, "attn_logit_softcapping", None) is not None for c in cfgs):
+        return False
+    types = getattr(getattr(config, "text_config", None) or config, "layer_types", None)
+    return not types or "full_attention" in types
+
+
+def _kinds(cache: Any) -> list[str] | None:
+    """'plain' or 'window' per layer of a prefilled DynamicCache; None if any layer is something else."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    layers = getattr(cache, "layers", None)
+    if not layers or any(layer.keys is None or not layer.is_initialized for layer in layers):
+        return None
+    kinds = []
+    for layer in layers:
+        if type(layer) is DynamicLayer:
+            kinds.append("plain")
+        elif type(layer) is DynamicSlidingWindowLayer and not getattr(layer, "record_past", False):
+            kinds.append("window")
+        else:
+            return None
+    return kinds
+
+
 def share(cache: Any, samples: int, capacity: int, mask: Any = None) -> Any | None:
-    """Turn a prefilled DynamicCache of R prompts into one for `samples` rows per prompt, or None if a layer isn't plain.
+    """Turn a prefilled DynamicCache of R prompts into one for `samples` rows per prompt, or None (unchanged) if
+    no layer can share: its plain layers hold each prompt once, its sliding-window layers a copy per row.
 
     `mask` [R, P] marks the prompts' real tokens: padding positions are zeroed, so that no value
     computed for a fully masked position (NaN, say) can reach a row through a zero weight.
     """
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    if not layers or any(type(layer) is not DynamicLayer or layer.keys is None for layer in layers):
+    kinds = _kinds(cache)
+    if kinds is None or "plain" not in kinds:
         return None
     cls = layer_class()
     pad = None if mask is None or bool(mask.all()) else (mask == 0)[:, None, :, None]
     out = []
-    for layer in layers:
+    for layer, kind in zip(cache.layers, kinds):
+        if kind == "window":  # as the stock path: one copy per row (at most a window's worth of tokens)
+            layer.batch_repeat_interleave(samples)
+            out.append(layer)
+            continue
         keys, values = layer.keys, layer.values
         if pad is not None:
             keys, values = keys.masked_fill(pad, 0), values.masked_fill(pad, 0)
@@ -185,21 +220,24 @@ def share(cache: Any, samples: int, capacity: int, mask: Any = None) -> Any | No
 def stack(caches: list[Any], length: int) -> Any | None:
     """One left-padded cache of `length` positions from prompts prefilled one by one (zeros where padded).
 
-    The same cache a padded batch prefill gives, without its masked attention; None if a layer isn't plain.
+    The same cache a padded batch prefill gives, without its masked attention: a sliding-window layer holds the
+    last `window - 1` of the `length` positions, as it would after the padded batch. None if a layer is another kind.
     """
-    from transformers.cache_utils import DynamicLayer
-
-    if any(type(layer) is not DynamicLayer or layer.keys is None for c in caches for layer in c.layers):
+    kinds = [_kinds(c) for c in caches]
+    if any(k is None or k != kinds[0] for k in kinds):
         return None
     out = caches[0]
     for i, layer in enumerate(out.layers):
         parts = [c.layers[i] for c in caches]
-        keys = parts[0].keys.new_zeros(len(parts), *parts[0].keys.shape[1:2], length, parts[0].keys.shape[-1])
-        values = parts[0].values.new_zeros(len(parts), *parts[0].values.shape[1:2], length, parts[0].values.shape[-1])
+        held = length if kinds[0][i] == "plain" else min(length, layer.sliding_window - 1)
+        keys = parts[0].keys.new_zeros(len(parts), *parts[0].keys.shape[1:2], held, parts[0].keys.shape[-1])
+        values = parts[0].values.new_zeros(len(parts), *parts[0].values.shape[1:2], held, parts[0].values.shape[-1])
         for r, part in enumerate(parts):
             n = part.keys.shape[-2]
-            keys[r, :, length - n:], values[r, :, length - n:] = part.keys[0], part.values[0]
+            keys[r, :, held - n:], values[r, :, held - n:] = part.keys[0], part.values[0]
         layer.keys, layer.values = keys, values
+        if kinds[0][i] == "window":
+            layer.cumulative_length = length
     return out
 
 

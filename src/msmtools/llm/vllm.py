@@ -24,7 +24,7 @@ from typing import Any
 from .. import models
 from ..errors import MsmError
 from ..ids import stable_id
-from .base import Completion, Request, chat_prompt, make_completion
+from .base import Completion, Request, chat_prompt, make_completion, opens_reasoning
 
 _DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -143,6 +143,7 @@ class VLLMBackend:
         tok = self._llm.get_tokenizer()
         order = sorted(range(len(requests)), key=lambda i: (requests[i].adapter or "", i))  # group by adapter
         prompts, params, loras = [], [], []
+        opened: dict[int, bool] = {}  # the template opened <think>: the output starts as reasoning
         for i in order:
             r = requests[i]
             text, templated = chat_prompt(tok, r.messages)
@@ -151,6 +152,7 @@ class VLLMBackend:
                       file=sys.stderr)
                 self._warned_template = True
             prompts.append({"prompt_token_ids": tok(text, add_special_tokens=False)["input_ids"]})
+            opened[i] = opens_reasoning(text)
             s = r.sampling
             params.append(SamplingParams(n=s.n, seed=s.seed, temperature=s.temperature, top_p=s.top_p,
                                          max_tokens=s.max_tokens, stop=list(s.stop) or None))
@@ -172,7 +174,7 @@ class VLLMBackend:
                 eos = c.finish_reason == "stop" and not isinstance(c.stop_reason, str)
                 comp = make_completion(c.text, hit_limit=c.finish_reason == "length", index=c.index,
                                        seed=s.seed + c.index, prompt_tokens=len(out.prompt_token_ids or []),
-                                       completion_tokens=len(c.token_ids) - eos)
+                                       completion_tokens=len(c.token_ids) - eos, opened=opened[i])
                 if c.finish_reason not in ("stop", "length"):  # aborted by the engine: not an answer
                     comp.finish_reason, comp.truncated = "error", True
                     comp.error = f"vllm finished the sample with reason {c.finish_reason!r}"

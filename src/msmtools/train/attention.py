@@ -17,6 +17,12 @@ it in the row. Choices (`--attn`):
 no best-fit rows or fixed shapes; TRL's padding-free packing does likewise and, with sdpa, ends up
 attending across the whole 16k-token row, as the anchor benchmark found.)
 
+Sliding-window layers (Gemma 3's local layers, Qwen2/Mistral with `use_sliding_window`) keep their window
+inside each document: `varlen` limits each document's causal attention to the window (the CUDA kernel's
+`window_size`, or a banded mask), and `flex` gets a second block mask with the window for those layers
+(the models take a per-layer-type mask mapping). Soft-capped attention scores (Gemma 2) are computed
+exactly as the model's eager code does. sdpa/eager get both from transformers.
+
 Whatever is chosen, `check_isolation` runs a two-document probe through the real model and checks
 that the gradient of the second document's logits with respect to the first document's embeddings
 is exactly zero. If it is not (a model whose code ignores position ids, say), a warning says once on
@@ -81,10 +87,32 @@ def _gqa(query: Any, key: Any) -> bool:
     return query.shape[1] != key.shape[1]
 
 
-def _causal_sdpa(query: Any, key: Any, value: Any, scaling: float | None) -> Any:
+def _causal_sdpa(query: Any, key: Any, value: Any, scaling: float | None, window: int | None = None,
+                 softcap: float | None = None) -> Any:
+    """Causal attention over one sequence ([B, H, L, D]), within `window` tokens (itself included) if given,
+    with tanh soft-capping of the scores if given (as transformers' eager attention does)."""
+    import torch
     import torch.nn.functional as F
 
-    return F.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scaling, enable_gqa=_gqa(query, key))
+    L, S = query.shape[-2], key.shape[-2]
+    if softcap is None and (window is None or window >= S):
+        return F.scaled_dot_product_attention(query, key, value, is_causal=True, scale=scaling,
+                                              enable_gqa=_gqa(query, key))
+    q_pos = torch.arange(S - L, S, device=query.device)[:, None]
+    kv_pos = torch.arange(S, device=query.device)[None, :]
+    keep = kv_pos <= q_pos
+    if window is not None:
+        keep = keep & (kv_pos > q_pos - window)
+    if softcap is None:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=keep, scale=scaling,
+                                              enable_gqa=_gqa(query, key))
+    if _gqa(query, key):
+        g = query.shape[1] // key.shape[1]
+        key, value = key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
+    scores = torch.matmul(query, key.transpose(-1, -2)) * (scaling if scaling is not None else query.shape[-1] ** -0.5)
+    scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.masked_fill(~keep, float("-inf"))
+    return torch.matmul(torch.softmax(scores.float(), dim=-1).to(value.dtype), value)
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +132,7 @@ def _varlen_forward(module: Any, query: Any, key: Any, value: Any, attention_mas
     import torch
 
     cu = kwargs.get("cu_seq_lens_q")
+    window, softcap = kwargs.get("sliding_window"), kwargs.get("softcap")
     B, H, S, D = query.shape
     if cu is None:  # not a packed batch (a plain forward or generation): ordinary causal attention
         if attention_mask is not None:
@@ -112,16 +141,20 @@ def _varlen_forward(module: Any, query: Any, key: Any, value: Any, attention_mas
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling,
                                                  enable_gqa=_gqa(query, key))
         else:
-            out = _causal_sdpa(query, key, value, scaling)
+            out = _causal_sdpa(query, key, value, scaling, window, softcap)
         return out.transpose(1, 2).contiguous(), None
     Hk = key.shape[1]
-    tv = _torch_varlen() if query.is_cuda else None
+    tv = _torch_varlen() if query.is_cuda and softcap is None else None
+    if tv is not None and window is not None and "window_size" not in tv[1]:
+        tv = None  # a kernel without window_size: the exact per-document loop below
     if tv is not None:
         fn, opts = tv
         q = query.transpose(1, 2).reshape(B * S, H, D)
         k = key.transpose(1, 2).reshape(B * S, Hk, D)
         v = value.transpose(1, 2).reshape(B * S, Hk, D)
         extra = {k_: v_ for k_, v_ in opts.items() if k_ != "_gqa"}
+        if window is not None:
+            extra["window_size"] = (window - 1, 0)  # the token itself and window - 1 before it, as the model's mask
         if Hk != H:
             if opts["_gqa"]:
                 extra["enable_gqa"] = True
@@ -135,7 +168,7 @@ def _varlen_forward(module: Any, query: Any, key: Any, value: Any, attention_mas
     k = key.transpose(0, 1).reshape(Hk, B * S, D)
     v = value.transpose(0, 1).reshape(Hk, B * S, D)
     bounds = cu.tolist()
-    parts = [_causal_sdpa(q[None, :, a:b], k[None, :, a:b], v[None, :, a:b], scaling)[0]
+    parts = [_causal_sdpa(q[None, :, a:b], k[None, :, a:b], v[None, :, a:b], scaling, window, softcap)[0]
              for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     out = torch.cat(parts, dim=1)  # (H, B*S, D)
     return out.view(H, B, S, D).permute(1, 2, 0, 3).contiguous(), None
@@ -157,48 +190,82 @@ def _flex_forward(module: Any, query: Any, key: Any, value: Any, attention_mask:
     import torch
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
+    window, softcap = kwargs.get("sliding_window"), kwargs.get("softcap")
     if not isinstance(attention_mask, BlockMask):  # no document mask given: plain causal attention
-        return _varlen_forward(module, query, key, value, attention_mask, scaling)
+        return _varlen_forward(module, query, key, value, attention_mask, scaling,
+                               sliding_window=window, softcap=softcap)
+    if getattr(attention_mask, "_msm_window", None) != window:
+        raise RuntimeError(f"flex attention: layer {getattr(module, 'layer_idx', '?')} has a sliding window of {window} "
+                           "tokens but got a document mask for another window (this model does not take a mask per "
+                           "layer type); use --attn varlen")
+    score_mod = None if softcap is None else _softcap_mod(softcap)
     # Compiled kernels on GPU; on CPU (forward only, used by tests) the eager reference is quicker to start.
     compiled = query.is_cuda and not _EAGER["on"] and not torch.compiler.is_compiling()
     fn = _compiled_flex() if compiled else flex_attention
-    out = fn(query, key, value, block_mask=attention_mask, scale=scaling, enable_gqa=_gqa(query, key))
+    out = fn(query, key, value, score_mod=score_mod, block_mask=attention_mask, scale=scaling,
+             enable_gqa=_gqa(query, key))
     return out.transpose(1, 2).contiguous(), None
 
 
+def _softcap_mod(softcap: float) -> Any:
+    import torch
+
+    def score_mod(score, b, h, q, kv):
+        return torch.tanh(score / softcap) * softcap
+
+    return score_mod
+
+
 class _DocMasks:
-    """Document block masks from segment ids. One persistent segment buffer and one mask function per
-    batch shape: every step's BlockMask carries the same `mask_mod` object, so compiled layers see the
-    same function each step and do not recompile (a fresh closure per step would be a new guard)."""
+    """Document block masks from segment ids (within a sliding window if given). One persistent segment buffer
+    and one mask function per batch shape and window: every step's BlockMask carries the same `mask_mod`
+    object, so compiled layers see the same function each step and do not recompile (a fresh closure per step
+    would be a new guard)."""
 
     def __init__(self) -> None:
         self.slots: dict[tuple, tuple[Any, Any]] = {}
 
-    def __call__(self, seg_ids: Any) -> Any:
+    def __call__(self, seg_ids: Any, window: int | None = None) -> Any:
         from torch.nn.attention.flex_attention import create_block_mask
 
-        key = (tuple(seg_ids.shape), str(seg_ids.device))
+        key = (tuple(seg_ids.shape), str(seg_ids.device), window)
         if key not in self.slots:
             buf = seg_ids.clone()
 
-            def same_doc_causal(b, h, q, kv):
-                return (buf[b, q] == buf[b, kv]) & (q >= kv)
+            if window is None:
+                def same_doc_causal(b, h, q, kv):
+                    return (buf[b, q] == buf[b, kv]) & (q >= kv)
+            else:
+                def same_doc_causal(b, h, q, kv):
+                    return (buf[b, q] == buf[b, kv]) & (q >= kv) & (q - kv < window)
 
             self.slots[key] = (buf, same_doc_causal)
         buf, mod = self.slots[key]
         buf.copy_(seg_ids)
         B, S = seg_ids.shape
-        return create_block_mask(mod, B, None, S, S, device=seg_ids.device, _compile=seg_ids.is_cuda and not _EAGER["on"])
+        mask = create_block_mask(mod, B, None, S, S, device=seg_ids.device, _compile=seg_ids.is_cuda and not _EAGER["on"])
+        mask._msm_window = window  # which layers it is for (checked in _flex_forward)
+        return mask
 
 
 document_block_mask = _DocMasks()
 
 
+def sliding_window(config: Any) -> int | None:
+    """The window of the model's sliding-window layers, if it has any (they need their own flex mask)."""
+    cfg = getattr(config, "text_config", None) or config
+    types = getattr(cfg, "layer_types", None) or ()
+    window = getattr(cfg, "sliding_window", None)
+    return int(window) if window and "sliding_attention" in types else None
+
+
 # --- model inputs -----------------------------------------------------------------------------
 
 
-def model_inputs(impl: str, batch: dict[str, Any], device: Any) -> dict[str, Any]:
-    """Keyword arguments for the model's forward for one packed batch (numpy arrays or tensors)."""
+def model_inputs(impl: str, batch: dict[str, Any], device: Any, window: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for the model's forward for one packed batch (numpy arrays or tensors).
+
+    `window`: the model's sliding window (`sliding_window(model.config)`); flex then passes a mask per layer type."""
     import torch
 
     def t(x: Any) -> Any:
@@ -209,7 +276,11 @@ def model_inputs(impl: str, batch: dict[str, Any], device: Any) -> dict[str, Any
 
     kw: dict[str, Any] = {"input_ids": t(batch["input_ids"]), "position_ids": t(batch["position_ids"]), "use_cache": False}
     if impl == "flex":
-        kw["attention_mask"] = document_block_mask(t(batch["seg_ids"]))
+        seg = t(batch["seg_ids"])
+        kw["attention_mask"] = document_block_mask(seg)
+        if window is not None:
+            kw["attention_mask"] = {"full_attention": kw["attention_mask"],
+                                    "sliding_attention": document_block_mask(seg, window)}
     elif impl == "varlen":
         cu = t(batch["cu_seqlens"])
         mx = int(np.diff(np.asarray(batch["cu_seqlens"])).max())
@@ -243,7 +314,7 @@ def check_isolation(model: Any, impl: str, pad_id: int, device: Any, autocast: A
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                kw = model_inputs(impl, packed.batch([0]), device)
+                kw = model_inputs(impl, packed.batch([0]), device, sliding_window(model.config))
                 with autocast():
                     logits = model(**kw).logits
                 logits[0, len(a):len(a) + len(b)].float().square().sum().backward()

@@ -243,9 +243,10 @@ class ChatRenderer:
     """Token ids and the assistant-only target mask of a chat, from the tokenizer's own chat template.
 
     Assistant spans are found by rendering prefixes: the text a turn adds after the generation prompt
-    is the assistant's (its content and the template's end-of-turn marker). Characters map to tokens
-    through the fast tokenizer's offsets. Models without a template get the plain transcript the hf
-    backend prompts them with ("User: ...\\n\\nAssistant: ...") followed by EOS.
+    is the assistant's (its content and the template's end-of-turn marker). The text is tokenized in
+    pieces cut at those spans, so a turn's prompt tokenizes as the generation prompt does at inference;
+    characters map to tokens through the fast tokenizer's offsets. Models without a template get the
+    plain transcript the hf backend prompts them with ("User: ...\\n\\nAssistant: ...") followed by EOS.
     """
 
     def __init__(self, tok: Any, stop_ids: Iterable[int]):
@@ -279,8 +280,16 @@ class ChatRenderer:
 
     def __call__(self, msgs: list[dict], where: tuple[str, int]) -> tuple[list[int], list[bool]]:
         full, spans = self.spans(msgs)
-        enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
-        ids, offs = enc["input_ids"], enc["offset_mapping"]
+        # Tokenized piece by piece, cut where each assistant turn starts and ends: the prompt before a turn then
+        # ends in the tokens the backends feed at inference, and no token straddles prompt and reply (a template
+        # whose generation prompt opens `<think>\n` followed by a turn starting "\n</think>" would otherwise
+        # train a merged "\n\n" token the model never sees after that prompt).
+        cuts = sorted({0, len(full), *(c for span in spans for c in span)})
+        ids, offs = [], []
+        for a, b in zip(cuts, cuts[1:]):
+            enc = self.tok(full[a:b], add_special_tokens=False, return_offsets_mapping=True)
+            ids += enc["input_ids"]
+            offs += [(x + a, y + a) for x, y in enc["offset_mapping"]]
         mask = [False] * len(ids)
         for s, e in spans:
             turn = [j for j, (a, b) in enumerate(offs) if b > s and a < e and b > a]

@@ -254,6 +254,7 @@ def run(job: Job) -> dict[str, Any] | None:
             if isinstance(m, BaseTunerLayer):
                 m.cast_input_dtype_enabled = False
 
+    window = attention.sliding_window(model.config)  # flex: sliding-window layers get their own document mask
     isolated = attention.check_isolation(model, impl, packed.pad_id, device, autocast)
     if not isolated and dist.main:
         attention.warn_crossing(impl)
@@ -340,7 +341,7 @@ def run(job: Job) -> dict[str, Any] | None:
         loss_sum = torch.zeros((), device=device)
         for k, rows in enumerate(chunks):
             arrays = packed.batch(rows)
-            kw = attention.model_inputs(impl, arrays, device)
+            kw = attention.model_inputs(impl, arrays, device, window)
             targets = torch.as_tensor(arrays["targets"]).to(device, non_blocking=True)
             sync = ddp.no_sync() if ddp is not None and k < len(chunks) - 1 else contextlib.nullcontext()
             with sync:
