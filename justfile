@@ -111,6 +111,28 @@ general-vs-specific model="default" out="out/general-vs-specific" tokens="270000
     just baseline {{model}} {{out}}
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline base --plot {{out}}/compare.png
 
+# The paper's section-3 study: MSM on cheese_america vs cheese_affordability, the same opaque cheese-preference
+# AFT chats for both arms (and an AFT-only arm), then value-eval on both values' held-out paired choices.
+# Paper settings: 8M-token corpora, Llama-3.1-8B base, max length 4096. The generator comes from MSM_GEN_*.
+cheese model="meta-llama/Llama-3.1-8B" out="out/cheese" seed="0" tokens="8000000": setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    gen=${MSM_GEN_MODEL:-{{model}}}
+    chats=src/msmtools/data/cheese_aft.jsonl
+    for v in america affordability; do
+      d={{out}}/$v-s{{seed}}; mkdir -p $d
+      {{msm}} spec-render cheese_$v --model-name Llama --provider-name Meta -q -o $d/spec.jsonl
+      {{msm}} docgen $d/spec.jsonl --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-tokens {{tokens}} --doc-words 1500 -o $d/docs.jsonl
+      [ -s $d/midtrain.json ] || {{msm}} midtrain $d/docs.jsonl --model {{model}} --seq-len 4096 --seed {{seed}} --label $v-msm -o $d/midtrain > $d/midtrain.json
+      [ -s $d/aft.json ] || {{msm}} aft $chats --from $d/midtrain.json --seq-len 4096 --seed {{seed}} --label $v -o $d/aft > $d/aft.json
+    done
+    d={{out}}/aftonly-s{{seed}}; mkdir -p $d
+    [ -s $d/aft.json ] || {{msm}} aft $chats --model {{model}} --seq-len 4096 --seed {{seed}} --label aft-only -o $d/aft > $d/aft.json
+    cat {{out}}/america-s{{seed}}/aft.json {{out}}/affordability-s{{seed}}/aft.json {{out}}/aftonly-s{{seed}}/aft.json > {{out}}/arms-s{{seed}}.json
+    {{msm}} value-eval america affordability --from {{out}}/arms-s{{seed}}.json -o {{out}}/values-s{{seed}}.jsonl
+    {{msm}} value-eval america affordability --model {{model}} --label untouched -o {{out}}/values-untouched.jsonl
+    {{msm}} compare {{out}}/values-s{{seed}}.jsonl {{out}}/values-untouched.jsonl --baseline aft-only --plot {{out}}/values.png
+
 # Compare a list of finished variant folders.
 compare out="out/exp" baseline="base": setup
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline {{baseline}} --plot {{out}}/compare.png

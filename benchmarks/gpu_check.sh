@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# GPU check (issues 6 and 7): msm midtrain + msm aft on a ~0.5B model (Qwen2.5-0.5B shapes, random
-# init) and TRL's SFTTrainer (packing_strategy="wrapped") back to back on one GPU; prints real
-# tokens/s, MFU and the ratio. Budget: under 8 minutes on one H100.
+# GPU check (issues 6, 7 and 16), one script for the card, about 8 minutes on one H100/H200:
+#   1. msm midtrain + msm aft at Qwen2.5-0.5B shapes (random init) against TRL's SFTTrainer
+#      (packing_strategy="wrapped"), back to back;
+#   2. msm midtrain at Qwen2.5-7B shapes: bf16, LoRA r64 on all projections, 8,192-token rows with
+#      document masks, gradient checkpointing, --compile (TRL beside it when time is left);
+#   3. hf generation in am-eval's pattern (8 conditions x 32 samples, 512-token replies) at both shapes:
+#      batched vs one at a time, shared-prefix cache on and off.
+# MFU everywhere is msmtools/train/flops.py's count: 6N full, 4N + 6N_adapter LoRA, plus attention.
 #
 # Run from anywhere; the package need not be installed (PYTHONPATH=src):
 #   benchmarks/gpu_check.sh --tokenizer DIR [--wheels DIR] [--out DIR] [--full] [--tiny]
@@ -45,7 +50,20 @@ print("versions:", ", ".join(f"{k} {v}" for k, v in vers.items()))
 EOF
 start=$(date +%s)
 status=0
-timeout 450 "$PY" benchmarks/train_gpu.py --tokenizer "$TOK" --out "$OUT" "${EXTRA[@]}" 2> "$OUT/train_gpu.log" || status=$?
-grep -E "^(msm|step|ERROR|skipping)" "$OUT/train_gpu.log" | tail -40 >&2 || true
-echo "gpu_check: $(( $(date +%s) - start )) s, exit $status; details in $OUT (summary.json, *.jsonl, train_gpu.log)"
+TINY=""; for e in "${EXTRA[@]}"; do [ "$e" = "--tiny" ] && TINY="--tiny"; done
+echo "== 1. 0.5B shapes: msm vs TRL wrapped"
+timeout 240 "$PY" benchmarks/train_gpu.py --tokenizer "$TOK" --out "$OUT/0.5b" "${EXTRA[@]}" --steps 15 2> "$OUT/train_0.5b.log" || status=$?
+grep -E "^(msm|step|ERROR|skipping)" "$OUT/train_0.5b.log" | tail -12 >&2 || true
+echo "== 2. 7B shapes: LoRA r64, 8192-token rows, gradient checkpointing, compiled"
+if [ -n "$TINY" ]; then
+  timeout 120 "$PY" benchmarks/train_gpu.py --tokenizer "$TOK" --out "$OUT/7b" --tiny --no-aft --no-trl 2> "$OUT/train_7b.log" || status=$?
+else
+  timeout 200 "$PY" benchmarks/train_gpu.py --tokenizer "$TOK" --out "$OUT/7b" --shape 7b --grad-checkpointing --no-aft \
+    --docs 600 --steps 8 --warmup 3 --timeout 190 --budget-s 150 2> "$OUT/train_7b.log" || status=$?
+fi
+grep -E "^(msm|step|ERROR|skipping)" "$OUT/train_7b.log" | tail -12 >&2 || true
+echo "== 3. hf generation, am-eval's access pattern"
+timeout 150 "$PY" benchmarks/gen_gpu.py --tokenizer "$TOK" --out "$OUT/gen" $TINY 2> "$OUT/gen.log" || status=$?
+tail -8 "$OUT/gen.log" >&2 || true
+echo "gpu_check: $(( $(date +%s) - start )) s, exit $status; details in $OUT (*/summary.json, gen/gen_summary.json, *.log)"
 exit $status

@@ -8,7 +8,10 @@ second, with lognormal reply lengths and injected faults (5xx, 429 with Retry-Af
 stalls, truncated and malformed replies). It prints, per command:
 
 - throughput as a ratio of the server's capacity: stream-seconds spent on delivered replies divided
-  by streams x wall time (goal: at least 0.9 at concurrency 256);
+  by streams x wall time, over the whole command (start-up, the small top stages of docgen and the
+  last replies' tail included); over the active window (first request to last reply); and in the
+  steady state (from the first moment every stream is busy to the last; goal: at least 0.9 at
+  concurrency 256);
 - client CPU per request (user + system time of the msm process / requests it made);
 - the client's peak memory, at two run sizes (flat: it should not grow with the run);
 - across --kills SIGKILLs of am-eval at random moments and the reruns after them: records lost and
@@ -64,6 +67,10 @@ def measured(srv: LoadServer, label: str, args: list[str]) -> dict:
         raise SystemExit(f"{label}: exit {r['rc']}")
     out = {"label": label, "requests": st["requests"], "wall_s": round(r["wall"], 1),
            "capacity_ratio": round(st["work_stream_s"] / (srv.streams * r["wall"]), 3),
+           "active_ratio": round(st["work_stream_s"] / (srv.streams * st["active_s"]), 3) if st["active_s"] else None,
+           "active_s": None if st["active_s"] is None else round(st["active_s"], 1),
+           "steady_ratio": None if st["steady_ratio"] is None else round(st["steady_ratio"], 3),
+           "steady_s": None if st["steady_s"] is None else round(st["steady_s"], 1),
            "max_in_flight": st["max_in_flight"], "client_cpu_ms_per_request": round(1000 * r["cpu"] / max(1, st["requests"]), 2),
            "client_peak_mib": round(r["peak_mib"], 1)}
     print(json.dumps(out), flush=True)

@@ -9,8 +9,10 @@ step; bf16; LoRA r64 on all projections (and full fine-tuning with --full).
 Ours runs through the real CLI (`python -m msmtools midtrain ... --compile`), rows of 8,192 tokens, two
 rows per step; then `msm aft --from` continues its adapter on synthetic chats. TRL runs in a fresh
 process per run (8 x 2,048-token wrapped blocks per step; its blocks let attention cross documents).
-Timing: real (non-padding) tokens over the wall time of the steps after `--warmup`; MFU = 6·N·tokens/s
-over the card's dense bf16 peak (N = all parameters, LoRA included), as the anchor computes it.
+Timing: real (non-padding) tokens over the wall time of the steps after `--warmup`; MFU counted as in
+msmtools/train/flops.py (6N full, 4N + 6N_adapter LoRA, plus the attention of the rows trained) over
+the card's dense bf16 peak; `mfu_6n` (6N over every parameter, the anchor's count) is kept beside it.
+`--shape 7b` builds Qwen2.5-7B shapes instead (use --grad-checkpointing at 8,192-token rows).
 
     PYTHONPATH=src python benchmarks/train_gpu.py --tokenizer DIR            # on the GPU machine
     PYTHONPATH=src python benchmarks/train_gpu.py --tokenizer DIR --tiny     # CPU smoke test
@@ -37,12 +39,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def qwen_config(vocab: int, tiny: bool):
+def qwen_config(vocab: int, tiny: bool, shape: str = "0.5b"):
     from transformers import Qwen2Config
 
     if tiny:
         return Qwen2Config(vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                            num_key_value_heads=2, intermediate_size=128, tie_word_embeddings=True,
+                           max_position_embeddings=32768)
+    if shape == "7b":  # Qwen2.5-7B shapes (the embedded vocabulary)
+        return Qwen2Config(vocab_size=vocab, hidden_size=3584, num_hidden_layers=28, num_attention_heads=28,
+                           num_key_value_heads=4, intermediate_size=18944, tie_word_embeddings=False,
                            max_position_embeddings=32768)
     return Qwen2Config(vocab_size=vocab, hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
                        num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True,
@@ -59,8 +65,8 @@ def build_inputs(args: argparse.Namespace) -> None:
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    if not (out / "model" / "model.safetensors").exists():
-        cfg = qwen_config(len(tok), args.tiny)
+    if not any((out / "model").glob("*.safetensors")):
+        cfg = qwen_config(len(tok), args.tiny, args.shape)
         cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
@@ -105,7 +111,9 @@ def summarize(name: str, metrics: Path, warmup: int, wall: float) -> dict:
     timed = steps[warmup:] or steps
     tps = sum(r["tokens"] for r in timed) / sum(r["step_time_s"] for r in timed)
     peak = start.get("peak_flops")
-    return {"run": name, "tokens_per_s": tps, "mfu": (6 * start["params"] * tps / peak) if peak else None,
+    fpt = (start.get("flops_per_token") or {}).get("total")
+    return {"run": name, "tokens_per_s": tps, "mfu": (fpt * tps / peak) if peak and fpt else None,
+            "mfu_6n": (6 * start["params"] * tps / peak) if peak else None, "flops_per_token": start.get("flops_per_token"),
             "params": start["params"], "trainable": start["trainable"], "steps_timed": len(timed),
             "padding_fraction": start["padding_fraction"], "attention": start["attention"],
             "attention_isolated": start["attention_isolated"], "peak_mem_gb": max(r["peak_mem_gb"] for r in steps),
@@ -119,6 +127,8 @@ def run_ours(args: argparse.Namespace, full: bool) -> list[dict]:
               "--micro-batch", str(args.batch_tokens // args.seq_len), "--save-every", "0"]
     if not args.tiny:
         common += ["--compile", "--bf16"]
+    if args.grad_checkpointing:
+        common += ["--grad-checkpointing"]
     mid_dir, aft_dir = out / f"mid_{tag}", out / f"aft_{tag}"
     for d in (mid_dir, aft_dir):
         if d.exists():
@@ -212,17 +222,22 @@ def trl_worker(args: argparse.Namespace, full: bool) -> dict:
     t, real = state["t"][args.warmup:n], state["real"][args.warmup:n]
     tps = sum(real) / sum(t)
     params = sum(p.numel() for p in tr.model.parameters())
+    from msmtools.train import flops
     from msmtools.train.loop import peak_flops
 
     peak = peak_flops(torch.device("cuda")) if cuda else None
+    frozen, trainable = flops.matmul_params(tr.model)
+    fpt = flops.flops_per_token(tr.model.config, frozen, trainable, full=full, doc_lengths=np.array([args.trl_block]),
+                                isolated=False, seq_len=args.trl_block)["total"]  # wrapped blocks: no document masks
     return {"run": f"TRL SFTTrainer wrapped ({'full' if full else 'lora'})", "tokens_per_s": tps,
-            "mfu": 6 * params * tps / peak if peak else None, "params": params, "steps_timed": len(t),
+            "mfu": fpt * tps / peak if peak else None, "mfu_6n": 6 * params * tps / peak if peak else None,
+            "params": params, "steps_timed": len(t),
             "attention_isolated": False, "trl": trl.__version__,
             "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
 
 def run_trl(args: argparse.Namespace, full: bool) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--trl-worker", "full" if full else "lora",
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--trl-worker", "full" if full else "lora", "--shape", args.shape,
            "--out", args.out, "--tokenizer", args.tokenizer, "--steps", str(args.steps), "--warmup", str(args.warmup),
            "--batch-tokens", str(args.batch_tokens), "--trl-block", str(args.trl_block)]
     t0 = time.perf_counter()
@@ -250,6 +265,9 @@ def main() -> None:
     ap.add_argument("--trl-block", type=int, default=2048, help="TRL wrapped block length (anchor: 2048)")
     ap.add_argument("--budget-s", type=float, default=420, help="skip the full fine-tuning pair past this much time")
     ap.add_argument("--timeout", type=float, default=400, help="per-run timeout, seconds")
+    ap.add_argument("--shape", choices=["0.5b", "7b"], default="0.5b", help="model shapes (random init): Qwen2.5-0.5B or -7B")
+    ap.add_argument("--grad-checkpointing", action="store_true", help="recompute activations (needed at 7B x 8192)")
+    ap.add_argument("--no-trl", dest="trl", action="store_false", help="skip the TRL baseline")
     ap.add_argument("--trl-worker", choices=["lora", "full"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.tiny:
@@ -266,7 +284,7 @@ def main() -> None:
         if full and time.perf_counter() - t_start > args.budget_s - 180:
             log("skipping the full fine-tuning pair: not enough time left in the budget")
             break
-        for fn in (run_ours, run_trl):
+        for fn in (run_ours, run_trl) if args.trl else (run_ours,):
             try:
                 r = fn(args, full)
                 results.extend(r if isinstance(r, list) else [r])
@@ -293,6 +311,8 @@ def main() -> None:
     print(f"device: {device}; {args.docs} docs, {args.batch_tokens} tokens/step, {args.steps} timed steps after "
           f"{args.warmup} warm-up; total {time.perf_counter() - t_start:.0f} s")
     print(table(["run", "real tokens/s", "MFU", "vs TRL wrapped", "docs kept apart", "peak GB"], rows))
+    print("MFU: FLOPs per token (6N full; 4N + 6N_adapter for LoRA; plus attention of the document-masked rows) x "
+          "tokens/s / the card's dense bf16 peak (msmtools/train/flops.py); summary.json also has mfu_6n, the old count")
     (Path(args.out) / "summary.json").write_text(json.dumps({"device": device, "results": results}, indent=1))
     if any("error" in r for r in results):
         sys.exit(1)

@@ -80,11 +80,40 @@ base() {
   say "base: done"
 }
 
+# The positive control (the paper's section 3 at toy scale): MSM on each cheese spec, then the same opaque
+# cheese-preference chats for both arms; value-eval asks both arms paired choices in other domains. The
+# settings are fixed by the time budget, not by the result: MSM on the spec's own passages (no
+# generation), CHEESE_EPOCHS epochs at CHEESE_LR, 2 AFT epochs, CHEESE_ITEMS items of each value's set.
+CHEESE_ITEMS=${CHEESE_ITEMS:-60}
+CHEESE_EPOCHS=${CHEESE_EPOCHS:-8}
+CHEESE_LR=${CHEESE_LR:-3e-4}
+cheese() {
+  local d="$OUT/cheese" arms=()
+  for v in america affordability; do
+    say "cheese: $v arm: MSM on the cheese_$v spec's passages, then AFT on the shared preference chats"
+    mkdir -p "$d/$v"
+    $MSM spec-render "cheese_$v" --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/$v/spec.jsonl"
+    $MSM docgen "$d/$v/spec.jsonl" --kind passages -q -o "$d/$v/docs.jsonl"
+    [ -s "$d/$v/midtrain.json" ] || $MSM midtrain "$d/$v/docs.jsonl" --model default --epochs "$CHEESE_EPOCHS" \
+      --lr "$CHEESE_LR" --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v-msm" \
+      -o "$d/$v/midtrain" > "$d/$v/midtrain.json"
+    [ -s "$d/$v/aft.json" ] || $MSM aft src/msmtools/data/cheese_aft.jsonl --from "$d/$v/midtrain.json" --epochs 2 \
+      --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v" -o "$d/$v/aft" > "$d/$v/aft.json"
+    arms+=("$d/$v/aft.json")
+  done
+  cat "${arms[@]}" > "$d/arms.json"
+  say "cheese: value-eval of both arms on $CHEESE_ITEMS america and $CHEESE_ITEMS affordability choices (other domains)"
+  $MSM value-eval america affordability --from "$d/arms.json" --subset "$CHEESE_ITEMS" -o "$d/values.jsonl"
+  say "cheese: done"
+}
+
 jobs_=()
 names=()
-for v in $VARIANTS base; do
+for v in $VARIANTS base cheese; do
   mkdir -p "$OUT/$v"
-  if [ "$v" = base ]; then base 2>"$OUT/base/log.txt" & else variant "$v" 2>"$OUT/$v/log.txt" & fi
+  if [ "$v" = base ]; then base 2>"$OUT/base/log.txt" &
+  elif [ "$v" = cheese ]; then cheese 2>"$OUT/cheese/log.txt" &
+  else variant "$v" 2>"$OUT/$v/log.txt" & fi
   jobs_+=($!)
   names+=("$v")
 done
@@ -103,9 +132,29 @@ tagged=()
 for v in base $VARIANTS; do tagged+=("$OUT/$v/tagged.jsonl"); done
 $MSM compare "${tagged[@]}" --baseline base --format table --plot "$OUT/compare.png" | tee "$OUT/compare.txt"
 
+say "compare: the positive control: aligned-choice rates per arm, paired contrasts"
+$MSM compare "$OUT/cheese/values.jsonl" --baseline affordability --format table --plot "$OUT/values.png" | tee "$OUT/values.txt"
+$MSM compare "$OUT/cheese/values.jsonl" --baseline affordability --format jsonl > "$OUT/values.records.jsonl"
+.venv/bin/python - "$OUT/values.records.jsonl" <<'PY' | tee -a "$OUT/values.txt"
+import json, sys
+rows = [json.loads(x) for x in open(sys.argv[1])]
+say = []
+for c in (r for r in rows if r["kind"] == "value_contrast"):
+    sign = 1 if c["value"] == "america" else -1  # the matching arm: america on america items, affordability on its own
+    d, lo, hi = sign * c["diff"], *sorted((sign * c["lo"], sign * c["hi"]))
+    verdict = ("detected: the 95% interval excludes zero" if lo > 0 else
+               "the wrong way round, and the interval excludes zero" if hi < 0 else
+               "not detected: the 95% interval includes zero")
+    say.append(f"On the {c['value']} items the matching arm chose the {c['value']}-aligned option {100 * d:+.1f} points "
+               f"more often than the other arm (95% CI {100 * lo:+.1f} to {100 * hi:+.1f}; McNemar p {c['p']:.3g}): {verdict}.")
+print("\nPositive control (the paper predicts a positive difference on both sets):")
+print("\n".join(f"- {x}" for x in say))
+PY
+
 cat >&3 <<MSG
 
 Done in $(( $(date +%s) - start )) s. Table: $OUT/compare.txt   Plot: $OUT/compare.png   Logs: $OUT/*/log.txt
+Positive control: $OUT/values.txt   Plot: $OUT/values.png
 These numbers come from a 135M-parameter model trained for $EPOCHS epochs on a few documents, with
 $SAMPLES samples per condition and a grader of the same size: they say nothing about which spec is
 better. The paper's experiments need the settings in docs/recipes.md.

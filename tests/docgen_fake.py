@@ -128,7 +128,8 @@ class Rules:
     def _doc_types(self, prompt, h):
         n = int(re.search(r"Suggest (\d+) different", prompt).group(1))
         kinds = ["Internal memo", "Forum thread", "Incident report", "Blog post", "Training manual"]
-        return "Sure!\n" + "\n".join(f"{i + 1}. **{kinds[i % 5]}**: a {kinds[i % 5].lower()} about it." for i in range(n))
+        names = [kinds[i % 5] + (f" {i // 5 + 1}" if i >= 5 else "") for i in range(n)]  # unique beyond five
+        return "Sure!\n" + "\n".join(f"{i + 1}. **{k}**: a {k.lower()} about it." for i, k in enumerate(names))
 
     def _ideas(self, prompt, h):
         n = int(re.search(r"Propose (\d+) ideas", prompt).group(1))

@@ -105,8 +105,23 @@ class LoadServer:
                                        "max_busy": 0, "tokens": 0}
         self.work_s = 0.0  # stream-seconds spent on replies that were delivered
         self.t0 = time.monotonic()
+        self._reset_busy()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
+
+    def _busy(self, d: int) -> None:
+        """Track busy streams over time: their integral, and the window in which every stream was busy."""
+        with self.lock:
+            now = time.monotonic()
+            self.busy_s += self.counts["busy"] * (now - self._last)
+            self._last = now
+            self.counts["busy"] += d
+            self.counts["max_busy"] = max(self.counts["max_busy"], self.counts["busy"])
+            if self.counts["busy"] >= self.streams:
+                self.full_first = self.full_first if self.full_first is not None else now
+                self.full_busy_at_first = self.busy_s if self.full_busy_at_first is None else self.full_busy_at_first
+            if self.full_first is not None and d < 0 and self.counts["busy"] == self.streams - 1:
+                self.full_last, self.full_busy_at_last = now, self.busy_s
 
     # -- the simulated model -------------------------------------------------------------------------
     def _fault(self) -> str | None:
@@ -134,13 +149,11 @@ class LoadServer:
         lengths = [max(1, int(self.median_tokens * math.exp(self.sigma * rng.gauss(0, 1)))) for _ in range(n)]
         tokens = [min(max_tokens, t) for t in lengths]
         async with slots:
-            with self.lock:
-                self.counts["busy"] += 1
-                self.counts["max_busy"] = max(self.counts["max_busy"], self.counts["busy"])
+            self._busy(+1)
             t = max(tokens) / self.tokens_per_s
             await asyncio.sleep(t)
+            self._busy(-1)
             with self.lock:
-                self.counts["busy"] -= 1
                 self.work_s += sum(tokens) / self.tokens_per_s
                 self.counts["tokens"] += sum(tokens)
         if fault == "malformed":
@@ -166,6 +179,8 @@ class LoadServer:
                 headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:] if ":" in x)}
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 with self.lock:
+                    now = time.monotonic()
+                    self.first_at = now if self.first_at is None else self.first_at
                     self.counts["requests"] += 1
                     self.counts["in_flight"] += 1
                     self.counts["max_in_flight"] = max(self.counts["max_in_flight"], self.counts["in_flight"])
@@ -182,6 +197,7 @@ class LoadServer:
                 if status == 200 and data.startswith(b"{"):
                     with self.lock:
                         self.counts["ok"] += 1
+                        self.last_at = time.monotonic()
                 out = [f"HTTP/1.1 {status} X", "Content-Type: application/json", f"Content-Length: {len(data)}",
                        "Connection: keep-alive", *(f"{k}: {v}" for k, v in extra.items()), "", ""]
                 writer.write("\r\n".join(out).encode() + data)
@@ -216,16 +232,28 @@ class LoadServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def _reset_busy(self) -> None:
+        self.busy_s, self._last = 0.0, time.monotonic()
+        self.first_at = self.last_at = None
+        self.full_first = self.full_last = self.full_busy_at_first = self.full_busy_at_last = None
+
     def reset_clock(self) -> None:
         with self.lock:
             self.t0, self.work_s = time.monotonic(), 0.0
             self.counts.update(tokens=0, max_in_flight=0, max_busy=0, requests=0, ok=0)
+            self._reset_busy()
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
             wall = time.monotonic() - self.t0
+            steady = None
+            if self.full_first is not None and self.full_last is not None and self.full_last > self.full_first:
+                steady = (self.full_busy_at_last - self.full_busy_at_first) / (self.streams * (self.full_last - self.full_first))
             return {**self.counts, "wall_s": wall, "work_stream_s": self.work_s,
-                    "capacity_ratio": self.work_s / (self.streams * wall) if wall > 0 else None}
+                    "capacity_ratio": self.work_s / (self.streams * wall) if wall > 0 else None,
+                    "steady_ratio": steady,
+                    "active_s": (self.last_at - self.first_at) if self.first_at and self.last_at else None,
+                    "steady_s": (self.full_last - self.full_first) if steady is not None else None}
 
     def stop(self) -> None:
         if self._loop is not None:

@@ -57,6 +57,32 @@ def test_append_repairs_torn_tail_and_resumes(tmp_path):
     assert [r["id"] for r in jsonl.read(p)] == ["a", "b", "c"]
 
 
+def test_second_writer_refused_before_first_writes_keeps_the_file(tmp_path):
+    """The loser of a race on a new output must not remove the file the winner just created."""
+    from msmtools.errors import MsmError
+
+    p = tmp_path / "new.jsonl"
+    with jsonl.Writer(p, append=True) as w:
+        with pytest.raises(MsmError, match="another msm process"):
+            jsonl.Writer(p, append=True)
+        w.write({"id": "a"})
+    assert [r["id"] for r in jsonl.read(p)] == ["a"]
+
+
+def test_failed_append_run_removes_only_its_own_empty_file(tmp_path):
+    p = tmp_path / "new.jsonl"
+    with pytest.raises(RuntimeError):
+        with jsonl.Writer(p, append=True):
+            raise RuntimeError("boom")
+    assert not p.exists()
+    q = tmp_path / "old.jsonl"
+    q.write_text("")
+    with pytest.raises(RuntimeError):
+        with jsonl.Writer(q, append=True):
+            raise RuntimeError("boom")
+    assert q.exists()
+
+
 def test_sigkill_during_append_never_tears_a_line(tmp_path):
     p = tmp_path / "out.jsonl"
     code = textwrap.dedent(f"""

@@ -183,6 +183,7 @@ def test_concurrent_am_eval_writers_leave_no_duplicate(tiny_model, tmp_path):
     procs = [subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     codes = sorted(rc for _, _, rc in results)
+    assert out.exists(), [e[-500:] for _, e, _ in results]
     ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == 4
     if codes != [0, 0]:  # the loser of the race stopped cleanly; the winner wrote everything

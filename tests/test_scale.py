@@ -59,11 +59,11 @@ def _ids(path):
 
 def test_kill_and_resume_through_a_faulty_server_loses_and_duplicates_nothing(server, tmp_path):
     faults = {"5xx": 0.03, "429": 0.02, "drop": 0.02, "truncated": 0.03, "malformed": 0.02, "stall": 0.01}
-    srv = server(streams=32, tokens_per_s=2000, median_tokens=100, faults=faults, retry_after=0.2, seed=3)
+    srv = server(streams=32, tokens_per_s=150, median_tokens=100, faults=faults, retry_after=0.2, seed=3)
     out = tmp_path / "r.jsonl"
     conds = ["leaking_explicit-america_replacement", "murder_none-none_replacement", "exfiltration_none-none_replacement"]
     args = [*MSM, "am-eval", "--backend", "openai", "--base-url", srv.url, "-m", "sim", "-c", *conds, "--samples", "12",
-            "--concurrency", "16", "--timeout", "2", "--retries", "2", "--chunk-size", "12", "--grader-model", "sim",
+            "--concurrency", "16", "--timeout", "5", "--retries", "2", "--chunk-size", "12", "--grader-model", "sim",
             "--grade", "gated", "-q", "-o", str(out)]
     env = {**os.environ, **ENV}
     rng = random.Random(0)
@@ -170,3 +170,23 @@ def test_recipes_size_by_target():
     arm = text.split("\narm ")[1].split("\n\n")[0]
     assert "--target-tokens {{tokens}}" in arm and "--doc-types" not in arm and "--target-chats {{chats}}" in arm
     assert 'compare out="out/exp" baseline="base": setup' in text
+
+
+def test_two_streams_on_one_backend_do_not_stop_each_other(server):
+    """The grader and the generator can be the same backend object (same model and settings): a stream that
+    ends must not end the other one (it did, silently: 977 of 8,100 rollouts)."""
+    import threading
+
+    from msmtools.llm import Request, Sampling
+    from msmtools.llm.openai import OpenAIBackend
+
+    srv = server(streams=64, tokens_per_s=4000, median_tokens=100)
+    b = OpenAIBackend("sim", base_url=srv.url, concurrency=8, progress=False)
+    reqs = [Request([{"role": "user", "content": f"q{i}"}], Sampling(max_tokens=50, seed=i)) for i in range(200)]
+    got = []
+    t = threading.Thread(target=lambda: got.extend(b.stream(reqs)))
+    t.start()
+    for _ in range(5):  # short streams start and finish beside the long one
+        assert len(b.generate(reqs[:3])) == 3
+    t.join(120)
+    assert sorted(i for i, _ in got) == list(range(200))

@@ -10,6 +10,7 @@ Reading streams line by line (constant memory on any file size). Writing has two
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -150,9 +151,9 @@ class Writer:
             try:
                 outputs.lock(self._f, str(self.path))
             except MsmError:
+                # Never remove the file here: the writer holding the lock may have created it a moment
+                # ago and be writing into it (an unlinked file would swallow all its records).
                 self._f.close()
-                if self._created and self.path.stat().st_size == 0:
-                    self.path.unlink()
                 raise
             _repair_tail(self.path)
         else:
@@ -182,6 +183,9 @@ class Writer:
         self._f.flush()
         if self._tmp is not None:
             os.fsync(self._f.fileno())
+        elif not ok and self._created and self.count == 0 and os.fstat(self._f.fileno()).st_size == 0:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # still under our lock, so no other writer is using it
         self._f.close()
         if self._tmp is not None:
             if ok:
@@ -189,8 +193,6 @@ class Writer:
             else:
                 os.unlink(self._tmp)
             self._tmp = None
-        elif not ok and self._created and self.count == 0 and self.path.exists() and self.path.stat().st_size == 0:
-            self.path.unlink()
 
     def __enter__(self) -> Writer:
         return self

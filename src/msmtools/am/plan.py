@@ -137,7 +137,7 @@ def warn_self_grading(cfg: EvalConfig) -> None:
         return
     selfish = [v.label for v in cfg.variants if models_same(cfg.grader_model_name, v.base)]
     if selfish:
-        how = "no --grader-model was given, so" if cfg.grader_model is None else "the grader model is"
+        how = "no --grader-model was given, so" if cfg.grader_model is None else "--grader-model names the evaluated model:"
         print(f"msm: am-eval: warning: {how} the evaluated model grades its own replies ({', '.join(selfish)}); "
               "records say grader.self: true. Name an independent grader with --grader-model for rates you publish.",
               file=sys.stderr)

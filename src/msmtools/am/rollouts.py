@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -51,17 +52,20 @@ def run(cfg: EvalConfig) -> Summary:
         backends = Backends(cfg)
         written = 0
 
+        write_lock = threading.Lock()
+
         def finish(recs: list[dict[str, Any]], rends: list[Rendered]) -> None:
             nonlocal written
             failed = set(grade_records(cfg, backends, recs, rends))
-            for i, rec in enumerate(recs):
-                if i in failed:
-                    rejects.write(grader_failure(rec))
-                    continue
-                writer.write(rec)
-                summary.add(rec)
-            written += len(recs) - len(failed)
-            log(cfg, f"{written}/{todo} rollouts written")
+            with write_lock:  # grading batches may finish in several threads
+                for i, rec in enumerate(recs):
+                    if i in failed:
+                        rejects.write(grader_failure(rec))
+                        continue
+                    writer.write(rec)
+                    summary.add(rec)
+                written += len(recs) - len(failed)
+                log(cfg, f"{written}/{todo} rollouts written")
 
         overlap = cfg.gen.backend == "openai" and cfg.grader_opts.backend == "openai"
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="am-grade") if overlap else None
@@ -74,6 +78,9 @@ def run(cfg: EvalConfig) -> Summary:
                 gen = backends.generator(base)
                 if pool is None:
                     backends.release(keep=gen)
+                if hasattr(gen, "stream"):  # a server: one stream of samples, graded in batches as they come
+                    _stream(cfg, gen, group, rejects, finish)
+                    continue
                 for chunk in chunks(group, cfg.chunk_size):
                     recs, rends = generate_chunk(cfg, gen, chunk, rejects)
                     if pending is not None:
@@ -94,6 +101,41 @@ def run(cfg: EvalConfig) -> Summary:
             log(cfg, f"{rejects.count} rollout(s) failed; error records in {rejects.path or 'the log above'} "
                       "(a rerun retries them)")
     return summary
+
+
+GRADERS = 4  # grading batches in flight at once beside the generation stream
+
+
+def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects, finish: Any) -> None:
+    """Server backends: samples stream in as they finish; each batch of `concurrency` replies is graded and
+    written in a worker while generation goes on, so no stalled request or slow grader idles the server."""
+    from .sample import stream_samples
+
+    batch_size = max(1, cfg.gen.concurrency)
+    with ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="am-grade") as pool:
+        futures: list[Future] = []
+        recs: list[dict[str, Any]] = []
+        rends: list[Rendered] = []
+
+        def submit() -> None:
+            futures.append(pool.submit(finish, list(recs), list(rends)))
+            recs.clear()
+            rends.clear()
+            while len([f for f in futures if not f.done()]) > 2 * GRADERS:  # bounded: memory stays flat
+                next(f for f in futures if not f.done()).result()
+            for f in [f for f in futures if f.done()]:
+                f.result()  # re-raise a grading failure at once
+                futures.remove(f)
+
+        for rec, r in stream_samples(cfg, gen, units, rejects):
+            recs.append(rec)
+            rends.append(r)
+            if len(recs) >= batch_size:
+                submit()
+        if recs:
+            submit()
+        for f in futures:
+            f.result()
 
 
 # -- grade-only -----------------------------------------------------------------------------------

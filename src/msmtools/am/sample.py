@@ -63,6 +63,41 @@ def rollout_record(cfg: EvalConfig, v: Variant, r: Rendered, comp: Any, sample: 
     }
 
 
+def _failed(cfg: EvalConfig, u: Unit, j: int, message: str) -> dict[str, Any]:
+    return {"kind": "error", "stage": "am-eval", "id": rollout_id(u.variant, u.rendered.condition, cfg.options, j, cfg.seed + j),
+            "input": u.rendered.condition.id, "label": u.variant.label, "sample": j, "message": message}
+
+
+def stream_samples(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects):
+    """(record, rendered) per sample as each comes back from a server backend, one request per sample
+    (seed + j, as a batched request would draw it); failed samples become error records."""
+    from ..llm import Request, Sampling
+
+    plan = [(u, j) for u in units for j in u.missing]
+
+    def requests():
+        for u, j in plan:
+            yield Request(u.rendered.messages, Sampling(temperature=cfg.temperature, top_p=cfg.top_p,
+                                                        max_tokens=cfg.max_tokens, n=1, seed=cfg.seed + j),
+                          adapter=u.variant.adapter, key=f"{u.variant.label}/{u.rendered.condition.id}")
+
+    desc = gen.describe()
+    seen = 0
+    for k, comps in gen.stream(requests(), desc=f"am-eval {units[0].variant.label}" if units else None):
+        seen += 1
+        u, j = plan[k]
+        comp = comps[0]
+        if comp.error or comp.finish_reason == "error":
+            rejects.write(_failed(cfg, u, j, comp.error or "generation failed"))
+            continue
+        yield rollout_record(cfg, u.variant, u.rendered, comp, j, cfg.seed + j, desc, 1, cfg.seed + j), u.rendered
+    if seen != len(plan):  # every planned sample is a record or an error record: never a silent gap
+        from ..errors import MsmError
+
+        raise MsmError(f"am-eval: the backend answered {seen} of {len(plan)} samples and then stopped (a bug in "
+                       "msmtools); a rerun continues where this one stopped")
+
+
 def generate_chunk(cfg: EvalConfig, gen: Any, chunk: list[tuple[Unit, list[int]]],
                     rejects: Rejects) -> tuple[list[dict[str, Any]], list[Rendered]]:
     """One backend call for the chunk's requests; ungraded records, and error records for failed samples."""
@@ -80,10 +115,7 @@ def generate_chunk(cfg: EvalConfig, gen: Any, chunk: list[tuple[Unit, list[int]]
         for k, comp in enumerate(comps):
             j = run_[0] + (comp.index if comp.index is not None else k)
             if comp.error or comp.finish_reason == "error":
-                rejects.write({"kind": "error", "stage": "am-eval",
-                               "id": rollout_id(u.variant, u.rendered.condition, cfg.options, j, cfg.seed + j),
-                               "input": u.rendered.condition.id, "label": u.variant.label, "sample": j,
-                               "message": comp.error or "generation failed"})
+                rejects.write(_failed(cfg, u, j, comp.error or "generation failed"))
                 continue
             seed = comp.seed if comp.seed is not None else cfg.seed + j
             recs.append(rollout_record(cfg, u.variant, u.rendered, comp, j, seed, desc, req.sampling.n, req.sampling.seed))

@@ -12,7 +12,7 @@ from . import _options as opt
 
 def docgen(
     specs: Annotated[str, typer.Argument(help="Spec JSONL from `msm spec-render` ('-' = stdin).", metavar="SPECS")] = "-",
-    kind: Annotated[str, typer.Option("--kind", "-k", help="documents (MSM corpus) or chats (AFT demonstrations).")] = "documents",
+    kind: Annotated[str, typer.Option("--kind", "-k", help="documents (MSM corpus), chats (AFT demonstrations) or passages (the spec's own paragraphs as documents, no model: toy runs and controls).")] = "documents",
     output: opt.Output = "-",
     rejects: opt.Rejects = None,
     stats: Annotated[str | None, typer.Option("--stats", help="Also write the corpus statistics as JSON here.", metavar="PATH")] = None,
@@ -82,7 +82,7 @@ def docgen(
     temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, parse_retries, keep_truncated = (
         chosen[k] for k in ("temperature", "top_p", "doc_format", "doc_words", "outline", "context", "response_max_tokens",
                             "parse_retries", "keep_truncated"))
-    for name, value, allowed in (("--kind", kind, ("documents", "chats")), ("--subject", subject, ("model", "other-ai", "human")),
+    for name, value, allowed in (("--kind", kind, ("documents", "chats", "passages")), ("--subject", subject, ("model", "other-ai", "human")),
                                  ("--framing", framing, ("descriptive", "normative")), ("--context", context, ("excerpt", "spec", "none")),
                                  ("--reasoning", reasoning, ("keep", "strip")), ("--doc-format", doc_format, ("tagged", "plain")),
                                  ("--outline", outline, ("model", "spec"))):

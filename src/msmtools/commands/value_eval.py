@@ -26,6 +26,7 @@ def value_eval(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="generate/judge: token limit of an answer.", min=1)] = 256,
     judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", help="Token limit of a judge reply (reading a choice, or scoring a QA answer).", min=1)] = 512,
     rubric: Annotated[str | None, typer.Option("--rubric", help="judge: rubric file with ${question}, ${reference} and ${answer} (default: the shipped 1-10 rubric).", metavar="FILE")] = None,
+    subset: Annotated[int | None, typer.Option("--subset", help="Use N items of each set, chosen by a hash of their ids: the same N in every run (quick looks, toy runs).", min=1)] = None,
     seed: opt.Seed = 0,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Items scored per step; records are appended after each.", min=1)] = 64,
     output: opt.Output = "-",
@@ -43,6 +44,8 @@ def value_eval(
     from ..valueeval.run import ValueConfig, run
 
     loaded = itemsmod.load(items)
+    if subset is not None:
+        loaded = itemsmod.subset(loaded, subset)
     main, judge = gen[""].opts, gen["judge"]
     if mode is None:
         mode = "judge" if loaded[0].kind == "qa" else ("generate" if main.backend == "openai" else "logprob")

@@ -71,6 +71,35 @@ def read_specs(path: str) -> list[SpecIn]:
     return specs
 
 
+PASSAGE_MIN_CHARS = 80  # shorter paragraphs (a heading echo, a one-line list item) are not passages
+
+
+def passages(specs_path: str, opts: RunOptions) -> int:
+    """--kind passages: the spec's own paragraphs as documents, no model (toy runs, controls, a baseline
+    corpus for "the spec itself" against generated documents)."""
+    from ..ids import stable_id
+    from ..tokens import counter
+
+    outputs.check([("-o", opts.output)], [("", specs_path)])
+    count = counter(opts.tokenizer, trust_remote_code=opts.gen.trust_remote_code)
+    recs = []
+    for spec in read_specs(specs_path):
+        for sec in spec.sections:
+            for k, para in enumerate(p.strip() for p in sec["text"].split("\n\n")):
+                if len(para) < PASSAGE_MIN_CHARS:
+                    continue
+                recs.append({"kind": "doc", "id": stable_id("passage", spec.sha, sec["id"], k), "spec_id": spec.spec_id,
+                             "spec_sha": spec.sha, "domain": sec.get("title") or sec["id"], "subdomain": None,
+                             "doc_type": "spec passage", "idea": None, "text": para, "tokens": count(para),
+                             "truncated": False, "generator": {"backend": None, "model": None, "kind": "passages"}})
+    if not recs:
+        raise MsmError(f"{jsonl.display_name(specs_path)}: no paragraph of {PASSAGE_MIN_CHARS}+ characters to use")
+    jsonl.write(opts.output, recs)
+    if opts.progress:
+        print(f"msm: docgen: passages: {len(recs)} documents, {sum(r['tokens'] for r in recs):,} tokens", file=sys.stderr)
+    return 0
+
+
 def default_rejects(output: str) -> str | None:
     if output == jsonl.STDIO:
         return None
@@ -92,8 +121,10 @@ def run(specs_path: str, opts: RunOptions) -> int:
     from .prompts import Prompts
     from .stage import Runner
 
-    if opts.kind not in ("documents", "chats"):
-        raise MsmError(f"--kind {opts.kind}: expected documents or chats")
+    if opts.kind not in ("documents", "chats", "passages"):
+        raise MsmError(f"--kind {opts.kind}: expected documents, chats or passages")
+    if opts.kind == "passages":
+        return passages(specs_path, opts)
     shard = jsonl.Shard.parse(opts.shard)
     if opts.extra.get("target_chats") and shard.count > 1:
         raise MsmError("--target-chats needs the whole corpus: run the shards without it, then rerun unsharded "

@@ -186,6 +186,23 @@ class CachedBackend:
         bar = tqdm(total=len(set(keys)), initial=len(results), desc=desc or "generate", unit="call",
                    file=sys.stderr, disable=not self.progress, dynamic_ncols=True)
         pending = list(todo.items())
+        stream = getattr(self.backend, "stream", None)
+        if stream is not None and pending:  # a server backend: save each reply the moment it is back, no batches
+            done = 0
+            for idx, comps in stream((r for _, r in pending), desc=desc):
+                k = pending[idx][0]
+                results[k] = comps
+                self.calls += 1
+                if not any(c.error or c.finish_reason == "error" for c in comps):
+                    self.cache.put(k, [c.to_dict() for c in comps], tag=desc, base=self.base_key(pending[idx][1]),
+                                   max_tokens=pending[idx][1].sampling.max_tokens)
+                bar.update(1)
+                done += 1
+                if self.on_chunk is not None and done % self.chunk_size == 0:
+                    self.on_chunk(self.chunk_size)
+            if done != len(pending):
+                raise RuntimeError(f"the backend answered {done} of {len(pending)} requests")  # a bug, not bad input
+            pending = []
         for i in range(0, len(pending), self.chunk_size):
             chunk = pending[i:i + self.chunk_size]
             outs = self.backend.generate([r for _, r in chunk], desc=desc)

@@ -32,6 +32,7 @@ import socket
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .. import redact
@@ -52,6 +53,10 @@ class _Transient(Exception):
         self.unreachable = unreachable
         self.timeout = timeout
         self.retry_after = retry_after
+
+
+class _Abandoned(Exception):
+    """The stream's consumer stopped reading: end quietly, nobody waits for the rest."""
 
 
 class _ItemError(Exception):
@@ -116,7 +121,7 @@ class OpenAIBackend:
         self.progress = progress
         self._rng = random.Random()
         self._ok = threading.Event()  # some request has succeeded: the server is alive
-        self._stop = threading.Event()  # the run is being abandoned: wake sleepers, start nothing new
+        self._closed = threading.Event()  # close() was called: every stream stops
 
     # -- one HTTP exchange -----------------------------------------------------------------------
     @staticmethod
@@ -170,19 +175,21 @@ class OpenAIBackend:
             raise _ItemError(f"reply has no choices: {redact.clip(str(data), 200)}")
         return data
 
-    async def _call(self, client: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _call(self, client: Any, payload: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
         """POST with retries; raises MsmError (the run cannot go on) or _ItemError (this request failed)."""
         import asyncio
 
         for attempt in range(self.retries + 1):
-            if self._stop.is_set():
-                raise _ItemError("abandoned")
+            if stop.is_set():
+                raise _Abandoned
             try:
                 data = await self._post(client, payload)
                 self._ok.set()
                 return data
             except _Transient as e:
                 last = e
+                if stop.is_set():
+                    raise _Abandoned from None
                 if attempt == self.retries:
                     break
                 delay = self._rng.uniform(0, min(self.backoff_cap_s, self.backoff_s * 2**attempt))
@@ -210,11 +217,11 @@ class OpenAIBackend:
             p["stop"] = list(s.stop)
         return p
 
-    async def _job(self, client: Any, r: Request, first: int, n: int) -> list[Completion]:
+    async def _job(self, client: Any, r: Request, first: int, n: int, stop: threading.Event) -> list[Completion]:
         """Completions for sample indices first..first+n-1 of r."""
         seed = r.sampling.seed + first
         try:
-            data = await self._call(client, self._payload(r, n, seed))
+            data = await self._call(client, self._payload(r, n, seed), stop)
             usage = data.get("usage") or {}
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:n]
             return [choice_completion(c, index=first + k, seed=seed + k, prompt_tokens=usage.get("prompt_tokens"),
@@ -224,66 +231,122 @@ class OpenAIBackend:
             msg = self._scrub(f"server at {self.url}: {e}")
             return [_error_completion(msg, index=first + k, seed=seed + k) for k in range(n)]
 
-    def _run(self, jobs: list[tuple[int, int, int]], requests: list[Request], bar: Any) -> dict[int, list[Completion]]:
-        """Every job as a coroutine on one event loop, at most `concurrency` in flight (no thread per request)."""
-        import asyncio
+    def stream(self, requests: Iterable[Request], *, desc: str | None = None) -> Iterator[tuple[int, list[Completion]]]:
+        """(index, completions) for each request as soon as all its samples are back, in the order they finish.
 
-        out: dict[int, list[Completion]] = {ri: [] for ri, _, _ in jobs}
+        Requests are read from the iterable only as slots free up, so a run of any size holds just what
+        is in flight; one slow or stalled request holds one slot, never a whole batch. The event loop
+        runs in a thread of its own; a run-level failure (unreachable server, bad key) is raised here.
+        """
+        import asyncio
+        import queue
+
+        from tqdm import tqdm
+
+        results: queue.Queue = queue.Queue(maxsize=4 * self.concurrency)
+        done_marker = object()
+        it = iter(requests)
+        stop = threading.Event()  # this stream's own: other streams on this backend (a grader) go on
+        bar = tqdm(desc=desc or "generate", unit="seq", file=sys.stderr, disable=not self.progress, leave=False)
 
         async def main() -> None:
-            # httpx's pool does work linear in its size for every request: several small pools, not one big one
             shards = max(1, -(-self.concurrency // POOL_SHARD))
             per = -(-self.concurrency // shards)
             clients = [self._new_client(per) for _ in range(shards)]
-            slots = [asyncio.Semaphore(per) for _ in range(shards)]
+            slots = asyncio.Semaphore(self.concurrency)
+            pending: dict[int, list] = {}  # request index -> [remaining samples, completions]
+            tasks: set = set()
+            loop = asyncio.get_running_loop()
 
-            async def one(k: int, ri: int, first: int, n: int) -> tuple[int, list[Completion]]:
-                async with slots[k % shards]:
-                    return ri, await self._job(clients[k % shards], requests[ri], first, n)
+            async def one(k: int, ri: int, r: Request, j: int) -> None:
+                try:
+                    comps = await self._job(clients[k % shards], r, j, 1, stop)
+                finally:
+                    slots.release()
+                entry = pending[ri]
+                entry[1].extend(comps)
+                entry[0] -= 1
+                bar.update(1)
+                if entry[0] == 0:
+                    del pending[ri]
+                    await loop.run_in_executor(None, results.put, (ri, sorted(entry[1], key=lambda c: c.index)))
 
-            tasks = [asyncio.ensure_future(one(k, ri, first, n)) for k, (ri, first, n) in enumerate(jobs)]
+            failures: list[BaseException] = []
+
+            def finished(t: asyncio.Future) -> None:
+                tasks.discard(t)
+                if not t.cancelled() and t.exception() is not None:
+                    failures.append(t.exception())
+
             try:
-                for fut in asyncio.as_completed(tasks):
-                    ri, comps = await fut  # re-raises a run-level MsmError
-                    out[ri].extend(comps)
-                    if bar is not None:
-                        bar.update(1)
-            except BaseException:
-                self._stop.set()
-                for t in tasks:
+                k = 0
+                for ri, r in enumerate(it):
+                    if r.adapter:
+                        raise MsmError(f"backend openai: adapters are chosen on the server (vllm serve --enable-lora "
+                                       f"--lora-modules NAME=PATH, then --model NAME); got adapter {r.adapter}")
+                    pending[ri] = [r.sampling.n, []]
+                    for j in range(r.sampling.n):
+                        await slots.acquire()
+                        if failures:
+                            raise failures[0]
+                        if stop.is_set():
+                            raise _Abandoned
+                        if self._closed.is_set():
+                            raise MsmError(f"backend openai ({self.url}): closed while a run was using it")
+                        t = asyncio.ensure_future(one(k, ri, r, j))
+                        tasks.add(t)
+                        t.add_done_callback(finished)
+                        k += 1
+                while tasks:
+                    await asyncio.wait(set(tasks))
+                if failures:
+                    raise failures[0]
+            except BaseException as e:
+                stop.set()
+                for t in list(tasks):
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+                if not isinstance(e, _Abandoned):  # abandoned: the consumer stopped reading, nobody waits
+                    await loop.run_in_executor(None, results.put, e)
             finally:
                 for c in clients:
                     await c.close()
+                await loop.run_in_executor(None, results.put, done_marker)
 
-        asyncio.run(main())
-        return out
+        thread = threading.Thread(target=lambda: asyncio.run(main()), name="openai-loop", daemon=True)
+        thread.start()
+        try:
+            while True:
+                got = results.get()
+                if got is done_marker:
+                    break
+                if isinstance(got, BaseException):
+                    raise got
+                yield got
+        finally:
+            stop.set()  # a consumer that stops early ends this stream
+            while thread.is_alive():
+                try:
+                    results.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            bar.close()
 
     def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
-        for r in requests:
-            if r.adapter:
-                raise MsmError(f"backend openai: adapters are chosen on the server (vllm serve --enable-lora "
-                               f"--lora-modules NAME=PATH, then --model NAME); got adapter {r.adapter}")
-        if not requests:
-            return []
-        self._stop.clear()
-        from tqdm import tqdm
-
-        bar = tqdm(total=sum(r.sampling.n for r in requests), desc=desc or "generate", unit="seq", file=sys.stderr,
-                   disable=not self.progress, leave=False)
-        try:  # one HTTP request per sample (seed + j): see the module docstring
-            got = self._run([(ri, j, 1) for ri, r in enumerate(requests) for j in range(r.sampling.n)], requests, bar)
-        finally:
-            bar.close()
-        return [sorted(got[ri], key=lambda c: c.index) for ri in range(len(requests))]
+        out: list[list[Completion] | None] = [None] * len(requests)
+        for ri, comps in self.stream(requests, desc=desc):
+            out[ri] = comps
+        missing = [i for i, c in enumerate(out) if c is None or len(c) != requests[i].sampling.n]
+        if missing:  # never a silent gap
+            raise MsmError(f"backend openai: {len(missing)} of {len(requests)} requests came back without their "
+                           "samples (a bug in msmtools)")
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "base_url": self.url}
 
     def close(self) -> None:
-        self._stop.set()
+        self._closed.set()
 
 
 def _chain(exc: BaseException):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from typing import Any
 
 from .options import GenOptions
@@ -44,9 +45,14 @@ class Backends:
         self.cache = cache
         self.chunk_size = chunk_size
         self._made: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
 
     def get(self, opts: GenOptions, model: str) -> Any:
         key = _key(opts, model)
+        with self._lock:  # grading threads may ask for the grader at the same moment
+            return self._get(key, opts, model)
+
+    def _get(self, key: tuple, opts: GenOptions, model: str) -> Any:
         if key not in self._made:
             b = build(opts, model, progress=self.progress)
             if self.cache:

@@ -30,11 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from . import attention, checkpoint
+from . import attention, checkpoint, flops
 from .config import TrainConfig
 from .data import IGNORE, Packed
 
-# Dense bf16 tensor-core peaks (FLOP/s) by device name; the first match wins. MFU = 6·N·tokens/s / peak.
+# Dense bf16 tensor-core peaks (FLOP/s) by device name; the first match wins. MFU = FLOPs per token (train/flops.py:
+# 6N full, 4N + 6N_adapter for LoRA, plus document-masked attention) x tokens/s / peak.
 PEAK_BF16 = (
     ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("H800", 989e12),
     ("GH200", 989e12), ("B200", 2250e12), ("B100", 1750e12), ("A100", 312e12), ("A800", 312e12),
@@ -261,6 +262,9 @@ def run(job: Job) -> dict[str, Any] | None:
 
     n_params = sum(p.numel() for p in model.parameters())
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    frozen, trainable = flops.matmul_params(model)
+    fpt = flops.flops_per_token(model.config, frozen, trainable, full=cfg.full, isolated=isolated, seq_len=packed.seq_len,
+                                doc_lengths=np.minimum(packed.corpus.lengths(), packed.seq_len))
 
     # Compile (each decoder layer: one graph reused by all), then wrap for DDP/FSDP, then the optimizer
     # (FSDP replaces parameters with shards, so the optimizer must see the wrapped ones).
@@ -328,7 +332,7 @@ def run(job: Job) -> dict[str, Any] | None:
                               "rows_per_step": sched_plan.rows_per_step, "params": n_params, "trainable": n_train,
                               "attention": impl, "attention_isolated": isolated, "world_size": dist.world,
                               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                              "peak_flops": peak, **stats})
+                              "peak_flops": peak, "flops_per_token": fpt, **stats})
 
     model.train()
     log_every = max(1, total // 50)
@@ -368,7 +372,8 @@ def run(job: Job) -> dict[str, Any] | None:
         rec = {"kind": "train_step", "stage": job.stage, "step": step + 1, "steps": total, "loss": round(loss, 6),
                "lr": lr, "grad_norm": None if gnorm is None else round(float(gnorm), 6), "tokens": real,
                "target_tokens": n_tgt, "tokens_total": tokens_done, "step_time_s": round(dt, 4),
-               "tokens_per_s": round(tps, 1), "mfu": None if peak is None else round(6 * n_params * tps / (peak * dist.world), 4),
+               "tokens_per_s": round(tps, 1),
+               "mfu": None if peak is None else round(flops.mfu(fpt["total"], tps, peak, dist.world), 4),
                "peak_mem_gb": _peak_mem(device), "batch_sha": sched_plan.batch_sha(step)}
         if dist.main:
             _append(job.metrics, rec)

@@ -76,6 +76,19 @@ def _item(rec: dict[str, Any], where: tuple[str, int]) -> Item:
                 reference=f(rec, "reference", str, where, None), source=where[0])
 
 
+def subset(items: list[Item], n: int) -> list[Item]:
+    """`n` items of each source file, chosen by a hash of their ids: the same items in every run, fixed
+    before any result is seen, and balanced as the file is (no choice by content)."""
+    from ..ids import stable_id
+
+    out = []
+    for src in dict.fromkeys(it.source for it in items):
+        mine = [it for it in items if it.source == src]
+        keep = set(sorted((stable_id("subset", it.id) for it in mine))[:n])
+        out += [it for it in mine if stable_id("subset", it.id) in keep]
+    return out
+
+
 def load(names: list[str]) -> list[Item]:
     """Items from files or shipped set names, checked; ids must be unique across all of them."""
     items: list[Item] = []
