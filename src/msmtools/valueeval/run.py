@@ -145,21 +145,40 @@ def _logprob(cfg: ValueConfig, backend: Any, v: Variant, items: list[Item]) -> l
 
 # -- generate -----------------------------------------------------------------------------------------
 
-_LETTER = re.compile(r"^\W*(?:(?:answer|option|choice|i (?:would )?(?:choose|pick|go with))\W*)?\(?([AB])\b\)?", re.I)
+_I = r"i(?:\s+would|\s+will|'d|\u2019d)?\s+(?:choose|pick|go\s+with|prefer|take|say|think)"
+# A leading letter, after an optional "Answer:" / "I'd go with"; what follows it must not make it the
+# article "A" ("A tough call", "A budget tour ..."): the end, punctuation, or a verb-like word.
+_LETTER = re.compile(r"^\W*(?:(?:answer|option|choice|my\s+(?:choice|answer)\s+is|" + _I + r")\W*)?"
+                     r"\(?([AB])\)?(?=$|[\s]*[.,:;!)\]\-\u2013\u2014]|\s+(?:is|because|since|as|would|seems|sounds|for|-)\b)",
+                     re.I)
+_NAMED = re.compile(r"\b(?:option|answer|choice)\s*\(?([AB])\)?(?![\w'])", re.I)
+_BOTH = re.compile(r"\b[AB]\s+(?:or|and|and/or)\s+(?:option\s+)?[AB]\b", re.I)
+_NEGATED = re.compile(r"\b(?:not|never|neither|rather\s+than|instead\s+of|over)\b|n't\b|n\u2019t\b", re.I)
+_ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.I)
 
 
 def read_choice(answer: str, first: str, second: str) -> int | None:
-    """0 or 1 (the option shown first or second) when the answer plainly picks one; else None."""
-    text = answer.strip()
+    """0 or 1 (the option shown first or second) when the answer plainly picks one; else None.
+
+    Built to never misread (checked against `data/labels/value_answers.jsonl`): anything unclear,
+    negated or naming both options is None and goes to the judge.
+    """
+    text = re.sub(r"[*_`]+", "", answer).strip()
+    if _BOTH.search(text):
+        return None
     m = _LETTER.match(text)
     if m:
         return LETTERS.index(m.group(1).upper())
-    letters = set(re.findall(r"\b(?:option|answer|choice)\s*\(?([AB])\)?\b", text, re.I))
-    if len(letters) == 1:
-        return LETTERS.index(letters.pop().upper())
-    low = text.lower()
-    hits = [i for i, opt in enumerate((first, second)) if opt.lower().strip(" .") in low]
-    return hits[0] if len(hits) == 1 else None
+    negated = bool(_NEGATED.search(text))
+    letters = {x.upper() for x in _NAMED.findall(text)}
+    if len(letters) == 1 and not negated:
+        return LETTERS.index(letters.pop())
+    if letters:
+        return None
+    low = " ".join(text.lower().split())
+    hits = [i for i, opt in enumerate((first, second))
+            if _ARTICLE.sub("", " ".join(opt.lower().split()).strip(" .")) in low]
+    return hits[0] if len(hits) == 1 and not negated else None
 
 
 def _pick(c: Any) -> int | None:
