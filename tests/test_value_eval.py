@@ -242,3 +242,19 @@ def test_compare_cli_shows_the_paired_test(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "McNemar p" in r.stdout and "b - a" in r.stdout and "15/0" in r.stdout
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_power_script_matches_the_normal_approximation_for_mcnemar():
+    """benchmarks/value_power.py's simulated exact-McNemar sample size agrees with Connor's approximation."""
+    import importlib.util
+
+    from scipy.stats import norm
+
+    spec = importlib.util.spec_from_file_location("value_power", REPO / "benchmarks" / "value_power.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    p10, p01 = 0.27, 0.17
+    pd, d = p10 + p01, p10 - p01
+    approx = (norm.ppf(0.975) * pd ** 0.5 + norm.ppf(0.8) * (pd - d * d) ** 0.5) ** 2 / d ** 2
+    assert mod.mcnemar_n(p10, p01, sims=1000) == pytest.approx(approx, rel=0.15)
+    assert mod.mcnemar_n(0.1, 0.2) is None  # the wrong way round: no count
