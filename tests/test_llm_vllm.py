@@ -140,3 +140,40 @@ def test_vllm_serve_through_the_openai_backend(default_model, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.mark.vllm
+def test_am_eval_ends_when_the_vllm_engine_process_dies(default_model, tmp_path):
+    """SIGKILL the engine mid-run (as an OOM killer would): vLLM itself would wait forever; msm must end
+    within seconds, in one line, keeping every record it had written."""
+    import psutil
+
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "msmtools", "am-eval", "--backend", "vllm", "-m", str(default_model),
+           "-c", "paper27", "--samples", "2", "--chunk-size", "2", "--max-tokens", "64",
+           "--grade", "none", "--max-model-len", "4096", "-o", str(out), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    try:
+        deadline = time.monotonic() + 300
+        while not (out.exists() and out.read_text().count("\n") >= 2):  # a chunk is written; 26 are to come
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "no records within 300 s"
+            time.sleep(0.2)
+        engines = [p for p in psutil.Process(proc.pid).children(recursive=True) if "EngineCore" in p.name()]
+        assert engines
+        before = out.read_text().splitlines()
+        engines[0].kill()
+        killed = time.monotonic()
+        stderr = proc.communicate(timeout=60)[1]
+        took = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode not in (0, None) and took < 30, (took, stderr[-2000:])
+    errors = [x for x in stderr.splitlines() if x.startswith("msm: error:")]
+    assert len(errors) == 1 and "engine process" in errors[0] and "died" in errors[0], stderr[-2000:]
+    after = out.read_text().splitlines()
+    assert after[:len(before)] == before and len({json.loads(x)["id"] for x in after}) == len(after)
+    time.sleep(1)
+    assert not [p for p in psutil.process_iter(["name"]) if "VLLM" in (p.info["name"] or "")
+                and p.ppid() in (proc.pid, 1) and p.status() != psutil.STATUS_ZOMBIE]  # no engine left behind

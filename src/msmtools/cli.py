@@ -75,6 +75,26 @@ def _usage_errors() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...
     return tuple(errs), tuple(aborts), tuple(exits)
 
 
+EXIT_GRACE_S = 10.0  # a failed command's clean-up (closing engines, joining workers) gets this long
+
+
+def _fail(code: int) -> None:
+    """Exit with `code`, and never hang on the way out: a worker thread still blocked in a call that
+    will not return (a stuck connection, a dead engine) would otherwise hold the interpreter open at
+    exit. Files are closed by then (every writer is a context manager on the way up)."""
+    import os
+    import threading
+
+    def force() -> None:
+        sys.stderr.flush()
+        os._exit(code)
+
+    t = threading.Timer(EXIT_GRACE_S, force)
+    t.daemon = True
+    t.start()
+    sys.exit(code)
+
+
 def main() -> None:
     errors, aborts, exits = _usage_errors()
     try:
@@ -83,7 +103,7 @@ def main() -> None:
         from .redact import scrub
 
         print(f"msm: error: {scrub(str(e))}", file=sys.stderr)
-        sys.exit(e.exit_code)
+        _fail(e.exit_code)
     except exits as e:
         sys.exit(getattr(e, "exit_code", 0))
     except aborts:
@@ -94,10 +114,22 @@ def main() -> None:
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("msm: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(130)
     except BrokenPipeError:
         sys.stderr.close()
-        sys.exit(141)
+        _fail(141)
+    except Exception as e:  # not ours to expect: one line (scrubbed), the traceback only when asked
+        import os
+        import traceback
+
+        from .redact import scrub
+
+        if os.environ.get("MSM_DEBUG"):
+            print(scrub("".join(traceback.format_exception(e))), file=sys.stderr, end="")
+        where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+        at_ = f" (at {os.path.basename(where.filename)}:{where.lineno})" if where else ""
+        print(scrub(f"msm: error: {type(e).__name__}: {e}{at_}; MSM_DEBUG=1 shows the traceback"), file=sys.stderr)
+        _fail(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -120,6 +120,37 @@ def _repair_tail(path: Path) -> None:
         f.truncate(0)
 
 
+class Rejects:
+    """Error records, in a file opened only when the first one arrives (a run without failures, or one that
+    fails before its first item, leaves no empty rejects file). Safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike | None, *, describe: Any = None):
+        import threading
+
+        self.path = None if path is None else str(path)
+        self.writer: Writer | None = None
+        self.count = 0
+        self._describe = describe or (lambda r: f"{r.get('stage', 'msm')}: error: {r.get('input', r.get('id'))}")
+        self._lock = threading.Lock()
+
+    def write(self, rec: dict[str, Any]) -> None:
+        from . import redact
+
+        rec = rec | {"message": redact.scrub(str(rec.get("message", "")))}
+        with self._lock:
+            if self.path is None:
+                print(f"msm: {self._describe(rec)}: {rec['message']}", file=sys.stderr)
+            else:
+                if self.writer is None:
+                    self.writer = Writer(self.path, append=True)
+                self.writer.write(rec)
+            self.count += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 class Writer:
     """Write records to stdout (`-`/None), atomically to a path, or appending with a flush per record.
 

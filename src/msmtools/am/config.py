@@ -148,32 +148,11 @@ def log(cfg: EvalConfig, msg: str) -> None:
         print(f"msm: am-eval: {msg}", file=sys.stderr)
 
 
-class Rejects:
-    """Error records, opened only when the first one arrives."""
+class Rejects(jsonl.Rejects):
+    """am-eval's error records (jsonl.Rejects), shown on stderr by input and sample when no file is given."""
 
     def __init__(self, path: str | None):
-        self.path = path
-        self.writer: jsonl.Writer | None = None
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def write(self, rec: dict[str, Any]) -> None:
-        with self._lock:  # generation (main thread) and grading (its own thread) both report failures
-            self._write(rec)
-
-    def _write(self, rec: dict[str, Any]) -> None:
-        rec = rec | {"message": redact.scrub(str(rec.get("message", "")))}
-        if self.writer is None:
-            self.writer = jsonl.Writer(self.path, append=True) if self.path else None
-        if self.writer is not None:
-            self.writer.write(rec)
-        else:
-            print(f"msm: am-eval: error: {rec['input']} sample {rec.get('sample')}: {rec['message']}", file=sys.stderr)
-        self.count += 1
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        super().__init__(path, describe=lambda r: f"am-eval: error: {r['input']} sample {r.get('sample')}")
 
 
 def default_rejects(output: str, rejects: str | None) -> str | None:

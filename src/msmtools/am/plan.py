@@ -145,13 +145,11 @@ def warn_self_grading(cfg: EvalConfig) -> None:
 
 def check_models(cfg: EvalConfig) -> None:
     """Local models are checked (folder, weights, remote code) before anything is planned or written."""
-    from .. import models
+    from ..llm import registry
 
     checks = [(cfg.gen, v.base) for v in cfg.variants]
     if cfg.grade != "none":
         checks.append((cfg.grader_opts, cfg.grader_model_name))
-    for opts, name in dict.fromkeys(checks):
-        if opts.backend != "openai":
-            models.resolve(name, trust_remote_code=opts.trust_remote_code, allow_pickle=opts.allow_pickle)
+    registry.check_models(checks)
 
 

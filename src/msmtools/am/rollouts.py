@@ -112,7 +112,8 @@ def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects, fini
     from .sample import stream_samples
 
     batch_size = max(1, cfg.gen.concurrency)
-    with ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="am-grade") as pool:
+    pool = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="am-grade")
+    try:
         futures: list[Future] = []
         recs: list[dict[str, Any]] = []
         rends: list[Rendered] = []
@@ -136,6 +137,12 @@ def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects, fini
             submit()
         for f in futures:
             f.result()
+    except BaseException:
+        # a failed stream or grader ends the run now: batches not yet started are dropped (their samples
+        # were never written, so a rerun asks for them again); those already grading finish and are kept
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 # -- grade-only -----------------------------------------------------------------------------------

@@ -125,6 +125,10 @@ def docgen(
                  response_max_tokens=response_max_tokens, reasoning=reasoning, judge=judge, keep_undecided=keep_undecided,
                  judge_max_tokens=judge_max_tokens, keep_truncated=keep_truncated)
     judge_role = gen["judge"]
+    from ..llm import registry
+
+    if not preview:
+        registry.check_models([(gen[""].opts, model), (judge_role.opts, judge_role.model)])
     code = run(specs, RunOptions(kind=kind, output=output, rejects=rejects, stats=stats, cache=cache, chunk_size=chunk_size,
                                  model=model, gen=gen[""].opts, judge_model=judge_role.model, judge_gen=judge_role.opts,
                                  seed=seed, temperature=temperature, top_p=top_p, judge_temperature=judge_temperature,

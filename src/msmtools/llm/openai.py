@@ -1,8 +1,10 @@
 """openai backend: any OpenAI-compatible chat-completions server (`vllm serve`, msmtools.llm.server, a hosted API).
 
-The HTTP exchange is the `openai` package's async client (httpx underneath: a connection pool sized to
-the concurrency, typed errors, Retry-After on the response), every request a coroutine on one event
-loop, so hundreds in flight cost no threads. Its own retries are off: ours below decide what a failure
+The HTTP exchange is the `openai` package's async client (a connection pool sized to the concurrency,
+typed errors, Retry-After on the response), every request a coroutine on one event loop, so hundreds
+in flight cost no threads. The client's HTTP layer changed under us once (openai 2.x runs on httpx,
+3.x on httpx2, which refuses httpx's types): every HTTP type here comes from `http_module()`, the
+package the installed client itself uses, never from a package we import by name. Its own retries are off: ours below decide what a failure
 means for the run, and say so on stderr.
 
 Failure policy (the published pipeline hung on a stuck connection and died on one bad item):
@@ -130,9 +132,9 @@ class OpenAIBackend:
 
     def _new_client(self, connections: int) -> Any:
         """An async `openai` client for one event loop, its pool holding `connections` connections."""
-        import httpx
         import openai
 
+        httpx = http_module()
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0))
         try:  # aiohttp underneath (openai[aiohttp]): far less work per request than httpx's own pool
@@ -143,8 +145,9 @@ class OpenAIBackend:
                                   http_client=http)
 
     async def _post(self, client: Any, payload: dict[str, Any]) -> dict[str, Any]:
-        import httpx
         import openai
+
+        httpx = http_module()
 
         try:
             # the client's plain POST: pooled connection, typed errors, but no per-request transform of the
@@ -252,7 +255,7 @@ class OpenAIBackend:
         async def main() -> None:
             shards = max(1, -(-self.concurrency // POOL_SHARD))
             per = -(-self.concurrency // shards)
-            clients = [self._new_client(per) for _ in range(shards)]
+            clients: list[Any] = []
             slots = asyncio.Semaphore(self.concurrency)
             pending: dict[int, list] = {}  # request index -> [remaining samples, completions]
             tasks: set = set()
@@ -279,6 +282,8 @@ class OpenAIBackend:
                     failures.append(t.exception())
 
             try:
+                # inside the try: a client that cannot be built (an upstream API change) ends the run, not the loop
+                clients.extend(self._new_client(per) for _ in range(shards))
                 k = 0
                 for ri, r in enumerate(it):
                     if r.adapter:
@@ -310,17 +315,45 @@ class OpenAIBackend:
                     await loop.run_in_executor(None, results.put, e)
             finally:
                 for c in clients:
-                    await c.close()
-                await loop.run_in_executor(None, results.put, done_marker)
+                    try:
+                        await c.close()
+                    except Exception:  # a failed close must not swallow the result or the done marker
+                        pass
 
-        thread = threading.Thread(target=lambda: asyncio.run(main()), name="openai-loop", daemon=True)
+        def worker() -> None:
+            """The event loop's thread: whatever happens in it, the consumer hears of it and is released."""
+            try:
+                asyncio.run(main())
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+                put(e)
+            finally:
+                put(done_marker)
+
+        def put(item: Any) -> None:
+            while True:  # never blocks for good: a consumer that left (stop set) no longer reads
+                try:
+                    results.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    if stop.is_set() and item is done_marker:
+                        return
+
+        thread = threading.Thread(target=worker, name="openai-loop", daemon=True)
         thread.start()
         try:
             while True:
-                got = results.get()
+                try:
+                    got = results.get(timeout=1.0)
+                except queue.Empty:
+                    if thread.is_alive() or not results.empty():
+                        continue
+                    raise MsmError("backend openai: its event-loop thread ended without a result "
+                                   "(a bug in msmtools)") from None
                 if got is done_marker:
                     break
                 if isinstance(got, BaseException):
+                    if not isinstance(got, MsmError):  # one line naming what failed, not a bare traceback
+                        raise MsmError(self._scrub(f"backend openai ({self.url}): {type(got).__name__}: {got}")) from got
                     raise got
                 yield got
         finally:
@@ -349,6 +382,22 @@ class OpenAIBackend:
         self._closed.set()
 
 
+def http_module() -> Any:
+    """The HTTP package the installed `openai` client runs on (httpx for 2.x, httpx2 for 3.x).
+
+    Read off the client's own HTTP client class, so a client that moves again brings its types with it.
+    """
+    import importlib
+
+    import openai
+
+    for cls in openai.DefaultAsyncHttpxClient.__mro__:
+        top = cls.__module__.split(".")[0]
+        if top not in ("openai", "builtins"):
+            return importlib.import_module(top)
+    raise MsmError(f"backend openai: cannot tell which HTTP package openai {openai.__version__} runs on")
+
+
 def _chain(exc: BaseException):
     seen, e = set(), exc
     while e is not None and id(e) not in seen:
@@ -359,8 +408,7 @@ def _chain(exc: BaseException):
 
 def _could_not_connect(exc: BaseException) -> bool:
     """Whether a failure happened before any connection existed (httpx and aiohttp say it differently)."""
-    import httpx
-
+    httpx = http_module()
     for e in _chain(exc):
         if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError, socket.gaierror)):
             return True

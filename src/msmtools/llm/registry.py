@@ -33,6 +33,18 @@ def build(opts: GenOptions, model: str, *, progress: bool = True) -> Any:
     return get_backend(opts.backend, model, **kwargs)
 
 
+def check_models(pairs: list[tuple[GenOptions, str | None]]) -> None:
+    """Check each (options, model) whose backend loads a local model (folder, weights, remote code) before
+    a command opens an output or imports torch: a typo fails in a fraction of a second, leaving nothing."""
+    if os.environ.get(TEST_BACKEND_ENV):
+        return  # the test hook's fake builds every backend; there is no model to check
+    from .. import models
+
+    for opts, name in dict.fromkeys(pairs):
+        if name is not None and opts.backend != "openai":
+            models.resolve(name, trust_remote_code=opts.trust_remote_code, allow_pickle=opts.allow_pickle)
+
+
 def _key(opts: GenOptions, model: str) -> tuple:
     return (model, *sorted(opts.backend_kwargs().items()), opts.backend)
 

@@ -69,7 +69,9 @@ class Batcher:
                     break
             try:
                 results = self.backend.generate([r for r, _ in batch], desc="serve")
-            except Exception as e:  # report to every waiting client; keep serving
+                if len(results) != len(batch):
+                    raise RuntimeError(f"backend returned {len(results)} results for {len(batch)} requests")
+            except BaseException as e:  # report to every waiting client (none waits forever); keep serving
                 for _, fut in batch:
                     fut.set_exception(e)
                 continue

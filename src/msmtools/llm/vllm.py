@@ -53,6 +53,48 @@ def _adapter_rank(path: str) -> int:
         raise MsmError(f"{cfg}: r: expected the LoRA rank as an integer") from None
 
 
+WATCH_S = 0.5  # how often a running generate checks that the engine's processes are alive
+
+
+def _children() -> list[Any]:
+    import psutil  # a dependency of vLLM itself
+
+    return psutil.Process().children(recursive=True)
+
+
+def _is_engine(p: Any) -> bool:
+    """vLLM names its engine and worker processes (VLLM::EngineCore, VLLM::Worker...)."""
+    try:
+        return "VLLM" in p.name() or any("VLLM" in a for a in p.cmdline()[:1])
+    except Exception:
+        return False
+
+
+def _dead(pids: list[int]) -> str | None:
+    """'pid N (NAME)' for the first engine process that is gone or a zombie, else None."""
+    import psutil
+
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            if p.status() != psutil.STATUS_ZOMBIE:
+                continue
+            return f"pid {pid} ({p.name()})"
+        except psutil.NoSuchProcess:
+            return f"pid {pid}"
+    return None
+
+
+def _kill(pids: list[int]) -> None:
+    import psutil
+
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+
+
 class VLLMBackend:
     name = "vllm"
 
@@ -76,6 +118,7 @@ class VLLMBackend:
         self.allow_pickle = allow_pickle
         self.progress = progress
         self._llm: Any = None
+        self._engine_pids: list[int] = []
         self._lora_on = False
         self._lora_rank = 0
         self._warned_template = False
@@ -108,8 +151,10 @@ class VLLMBackend:
         print(f"msm: starting the vLLM engine for {models.label(self.model)}"
               f"{' with LoRA' if lora else ''} (logs: VLLM_LOGGING_LEVEL={os.environ['VLLM_LOGGING_LEVEL']})",
               file=sys.stderr)
+        before = {p.pid for p in _children()}
         try:
             self._llm = LLM(path, **kwargs)
+            self._engine_pids = [p.pid for p in _children() if p.pid not in before and _is_engine(p)]
         except Exception as e:  # the engine process prints the root cause above; say what to check
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise MsmError(f"backend vllm: the engine for {self.model} did not start ({first}). If a script builds "
@@ -164,8 +209,8 @@ class VLLMBackend:
 
             def use_tqdm(*args: Any, **kwargs: Any) -> Any:  # vLLM's bar, with our label, on stderr
                 return tqdm(*args, **{**kwargs, "desc": desc or "generate", "file": sys.stderr, "leave": False})
-        outputs = self._llm.generate(prompts, params, use_tqdm=use_tqdm,
-                                     lora_request=loras if self._lora_on else None)
+        outputs = self._watched(lambda: self._llm.generate(prompts, params, use_tqdm=use_tqdm,
+                                                           lora_request=loras if self._lora_on else None))
         results: list[list[Completion]] = [[] for _ in requests]
         for i, out in zip(order, outputs):
             s = requests[i].sampling
@@ -180,6 +225,43 @@ class VLLMBackend:
                     comp.error = f"vllm finished the sample with reason {c.finish_reason!r}"
                 results[i].append(comp)
         return results
+
+    def _watched(self, call: Any) -> Any:
+        """Run `call` (a generate on the engine) while watching the engine's processes.
+
+        vLLM waits on its engine without a deadline: an engine process killed mid-run (out of memory,
+        a node's OOM killer, a crash in a kernel) left `generate` waiting forever. The call runs in a
+        thread; this one checks the engine's processes twice a second and ends the run in one line
+        when one has died. The abandoned call's thread is a daemon, and the engine is not reused.
+        """
+        import concurrent.futures
+        import threading
+
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def target() -> None:
+            try:
+                fut.set_result(call())
+            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
+                fut.set_exception(e)
+
+        threading.Thread(target=target, name="vllm-generate", daemon=True).start()
+        while True:
+            try:
+                return fut.result(timeout=WATCH_S)
+            except concurrent.futures.TimeoutError:
+                dead = _dead(self._engine_pids)
+                if dead:
+                    self._llm = None  # not reusable, and shutting it down could wait on the dead process
+                    _kill(self._engine_pids)  # its surviving workers would outlive us
+                    raise MsmError(f"backend vllm: the engine process {dead} died during generation (killed, out "
+                                   "of memory, or crashed: its log above says which); records already written "
+                                   "are kept, and a rerun resumes") from None
+            except MsmError:
+                raise
+            except Exception as e:  # the engine's own error (EngineDeadError and the like): one line
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise MsmError(f"backend vllm: generation failed: {type(e).__name__}: {first}") from e
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,

@@ -84,6 +84,10 @@ class ValueConfig:
                            "or --mode generate for a served model")
         if self.max_tokens < 1 or self.judge_max_tokens < 1:
             raise MsmError("--max-tokens / --judge-max-tokens: must be at least 1")
+        if self.mode == "judge":
+            load_rubric(Path(self.rubric) if self.rubric else RUBRIC)
+        registry.check_models([(self.gen, v.base) for v in self.variants]
+                              + ([(self.judge_opts, self.judge_model)] if self.mode != "logprob" else []))
 
     @property
     def judge_opts(self) -> GenOptions:
@@ -308,7 +312,7 @@ def run(cfg: ValueConfig) -> dict[str, Any]:
     with jsonl.Writer(cfg.output, append=cfg.output != jsonl.STDIO) as writer:
         done = jsonl.existing(cfg.output) if cfg.output != jsonl.STDIO else set()
         backends = registry.Backends(progress=cfg.progress)
-        rejects = jsonl.Writer(cfg.rejects, append=True) if cfg.rejects else None
+        rejects = jsonl.Rejects(cfg.rejects)
         try:
             for v in cfg.variants:
                 todo = [it for it in cfg.items if cfg.shard.owns(it.id) and record_id(cfg, v, it) not in done]
@@ -332,10 +336,7 @@ def run(cfg: ValueConfig) -> dict[str, Any]:
                             e = o["failed"]
                             err = {"kind": "error", "stage": "value-eval", "id": rid, "input": it.id, "label": v.label,
                                    "message": e["message"], "retry": True}
-                            if rejects is not None:
-                                rejects.write(err)
-                            else:
-                                print(f"msm: value-eval: error: {it.id}: {e['message']}", file=sys.stderr)
+                            rejects.write(err)
                             continue
                         rec = {"kind": "value", "id": rid, **it.meta(), "label": v.label, "model": describe(v),
                                "training_seed": v.training_seed, "mode": cfg.mode, "choice_aligned": None, **o,
@@ -352,6 +353,5 @@ def run(cfg: ValueConfig) -> dict[str, Any]:
                               file=sys.stderr)
         finally:
             backends.close()
-            if rejects is not None:
-                rejects.close()
+            rejects.close()
     return counts
