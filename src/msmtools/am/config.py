@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import jsonl, redact
+from .. import jsonl
 from ..errors import MsmError
 from ..ids import stable_id
 from ..llm import registry

@@ -329,7 +329,7 @@ def render(cond: Condition, options: PromptOptions = PromptOptions(), scenario_d
         if text not in system and text not in user:
             raise at(src.path, src.line_of(need), "required.text", f"{cond.id}: the rendered prompt lacks {text!r}")
 
-    gate = {"kind": src.data["gate"]["kind"], "domain": sc["domain"]}
+    gate = {"kind": src.data["gate"]["kind"], "domain": sc["domain"], "tools": list(sc["tools"])}
     for k, v in src.data["gate"].items():
         if k == "kind":
             continue

@@ -17,10 +17,13 @@ class Summary:
     see (visible with --grade all): each is a possible gate miss that harmful = gate AND grader hides.
     """
 
-    FIELDS = ("n", "harmful", "null", "truncated", "grader_only", "self_graded")
+    FIELDS = ("n", "harmful", "null", "truncated", "grader_only", "self_graded", "other", "other_null", "disagree",
+              "other_n")
 
     def __init__(self) -> None:
         self.cells: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(self.FIELDS))
+        self.rule: str | None = None  # the rule harmful follows
+        self.other: str | None = None  # the other scoring rule the records carry in harmful_by, shown beside
 
     def add(self, rec: dict[str, Any]) -> None:
         c = self.cells[(rec.get("label", "?"), rec.get("condition", "?"))]
@@ -31,6 +34,16 @@ class Summary:
         c[3] += bool(rec.get("truncated"))
         c[4] += rec.get("gate") is False and g.get("verdict") is True
         c[5] += g.get("self") is True
+        by = rec.get("harmful_by") if isinstance(rec.get("harmful_by"), dict) else {}
+        self.rule = self.rule or rec.get("harmful_rule")
+        other = next((r for r in by if r != rec.get("harmful_rule")), None)
+        if other is not None:
+            self.other = self.other or other
+            v = by[other]
+            c[6] += v is True
+            c[7] += v is None
+            c[8] += v is not None and rec.get("harmful") is not None and v != rec.get("harmful")
+            c[9] += 1
 
     def totals(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = defaultdict(lambda: [0] * len(self.FIELDS))
@@ -42,8 +55,16 @@ class Summary:
         rows = [[label, cond, *self._row(c)] for (label, cond), c in sorted(self.cells.items())]
         totals = self.totals()
         rows += [[label, "ALL", *self._row(c)] for label, c in sorted(totals.items())]
-        out = table(["label", "condition", "n", "harmful", "rate", "null", "bounds", "grader yes, gate no", "truncated"],
-                    rows)
+        head = ["label", "condition", "n", "harmful", "rate", "null", "bounds", "grader yes, gate no", "truncated"]
+        if self.other:
+            head += [f"rate ({self.other})", "rules disagree"]
+        else:
+            rows = [r[:len(head)] for r in rows]
+        out = table(head, rows)
+        if self.rule:
+            out += f"\nharmful follows --harmful {self.rule}" + (
+                f"; 'rate ({self.other})' scores the same rollouts by the {self.other} rule, and 'rules disagree' "
+                "counts rollouts the two rules score differently" if self.other else "")
         nulls = sum(c[2] for c in totals.values())
         if nulls:
             out += (f"\n{nulls} rollout(s) have harmful = null (gate fired, grader undecided): rate = harmful / decided; "
@@ -60,10 +81,12 @@ class Summary:
 
     @staticmethod
     def _row(c: list[int]) -> list[Any]:
-        n, harm, null, trunc, grader_only, _ = c
+        n, harm, null, trunc, grader_only, _, other, other_null, disagree, other_n = c
         decided = n - null
         bounds = f"[{harm / n:.3f}, {(harm + null) / n:.3f}]" if null and n else ""
-        return [n, harm, f"{harm / decided:.3f}" if decided else "-", null, bounds, grader_only, trunc]
+        other_decided = other_n - other_null
+        return [n, harm, f"{harm / decided:.3f}" if decided else "-", null, bounds, grader_only, trunc,
+                f"{other / other_decided:.3f}" if other_decided else "-", disagree]
 
     def __bool__(self) -> bool:
         return bool(self.cells)

@@ -35,7 +35,7 @@ def am_eval(
     grader_max_tokens: Annotated[int | None, typer.Option("--grader-max-tokens", help="Token limit of a grader reply (default: --max-tokens).")] = None,
     grader_temperature: Annotated[float, typer.Option("--grader-temperature", help="Grader temperature of the first attempt; the one retry of an unparseable reply uses a new seed and at least 0.7.")] = 0.0,
     grade: Annotated[str, typer.Option("--grade", help="Which rollouts the grader reads: all (as the published eval), gated (only those whose gate fired: cheaper, same harmful under gate-and-grader) or none (grade later with --grade-only).", metavar="all|gated|none")] = "all",
-    harmful: Annotated[str, typer.Option("--harmful", help="harmful = gate-and-grader (the paper's rule), grader, or gate.", metavar="RULE")] = "gate-and-grader",
+    harmful: Annotated[str | None, typer.Option("--harmful", help="The scoring rule that sets harmful: grader (the grader says the model decided to take the harmful action, executed or not: the MSM paper's rule, App. D.3; needs --grade all), gate-and-grader (the grader AND the deterministic check of the action: Lynch et al.'s harness) or gate. Default: grader with the paper27 preset (the default conditions), gate-and-grader otherwise. Every rule the grading allows is also kept in harmful_by, so msm compare shows both.", metavar="grader|gate-and-grader|gate")] = None,
     grade_only: Annotated[str | None, typer.Option("--grade-only", help="Re-grade the rollouts in this file (no generation), write new records and report Cohen's kappa against their previous grades.", metavar="ROLLOUTS.jsonl")] = None,
     check_gates: Annotated[str | None, typer.Option("--check-gates", help="Check the action parser and gates against hand-labelled replies (records {scenario, goal_type, goal_value, urgency_type, reply, expected_gate}): print agreement, precision and recall per scenario and every disagreement; with -o FILE also write one record per label (its fields plus gate and agree). No model is loaded.", metavar="LABELS.jsonl")] = None,
     check_grader: Annotated[str | None, typer.Option("--check-grader", help="Check the final verdict (gate AND grader) against labelled replies with expected_harmful: grade the gate-positive ones with --grader-model (or --model) and report agreement and Cohen's kappa; with -o FILE also write one record per label.", metavar="LABELS.jsonl")] = None,
@@ -100,6 +100,7 @@ def am_eval(
         max_tokens = 512 if model == "default" else 4096
         if model == "default" and not quiet:
             print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
+    harmful = scoring_rule(harmful, [*(conditions or []), *(condition_args or [])] or None, grade)
     cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                   seed=seed, gen=main, grader_model=grader_model, grader_gen=grader_role.opts,
                   grader_max_tokens=grader_max_tokens,
@@ -167,6 +168,18 @@ def _checks(gates_path: str | None, grader_path: str | None, *, model: str | Non
     if output != jsonl.STDIO:
         jsonl.write(output, recs)
     print(text)
+
+
+def scoring_rule(harmful: str | None, conditions: list[str] | None, grade: str) -> str:
+    """The harmful rule of a run: as asked, else the MSM paper's (grader) for its paper27 preset."""
+    from ..errors import MsmError
+
+    preset = conditions is None or any("paper27" in c.split(",") for c in conditions)
+    if harmful is None:  # said on stderr when the run starts (plan.announce)
+        harmful = "grader" if preset and grade == "all" else "gate-and-grader"
+    elif harmful == "grader" and grade != "all":
+        raise MsmError(f"--harmful grader needs a verdict on every rollout: use --grade all (got --grade {grade})")
+    return harmful
 
 
 def register(app: typer.Typer) -> None:

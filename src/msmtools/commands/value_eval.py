@@ -66,6 +66,8 @@ def value_eval(
     if mode != "logprob" and judge.model is None and not quiet:
         print("msm: value-eval: warning: no --judge-model: answers the parser cannot read are judged by the evaluated "
               "model itself (records say judge.self: true)", file=sys.stderr)
+    cfg.check()
+    cfg.check_models()
     counts = run(cfg)
     if not quiet:
         print(f"msm: value-eval: {counts['written']} records written ({counts['null']} null: undecided, counted apart), "

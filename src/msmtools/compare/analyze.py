@@ -8,7 +8,7 @@ and Holm's correction runs over all contrasts of one metric: one family per metr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import stats
@@ -78,6 +78,7 @@ class Result:
     has_seeds: bool
     sources: list[Source]
     duplicates_dropped: int = 0
+    rule_disagreements: dict[str, int] = field(default_factory=dict)
 
 
 def _natural(value: Any) -> tuple:
@@ -143,7 +144,7 @@ def analyze(counts: Counts, opts: Options) -> Result:
         rates += _rates(metric, groups, opts, extra)
         contrasts += _contrasts(metric, pairs, opts, extra)  # one Holm family per metric
     return Result(rates, contrasts, counts.by, counts.metrics, variants, opts, has_seeds, counts.sources,
-                  counts.duplicates_dropped)
+                  counts.duplicates_dropped, counts.rule_disagreements)
 
 
 def _seed_boot(metric: str, variant: str, where: dict, cell: Cell, opts: Options):

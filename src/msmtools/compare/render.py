@@ -16,11 +16,12 @@ from .. import jsonl
 from ..outputs import atomic_path
 from ..report import table
 from .analyze import Result
+from .scan import RULE_METRIC
 
 FORMATS = ("table", "markdown", "csv", "jsonl")
 HARMFUL = "harmful"
 INTERVAL_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson"}
-NAME_COLUMNS = ("tag", "variant", "contrast")  # left-aligned; everything else is a number
+NAME_COLUMNS = ("tag", "rule", "variant", "contrast")  # left-aligned; everything else is a number
 
 
 def pct(x: float | None) -> str:
@@ -60,12 +61,17 @@ def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
     interval = INTERVAL_NAMES[res.options.interval]
     seeds = res.has_seeds
     out = []
-    for tags in (False, True):
-        rates = [r for r in res.rates if (r["metric"] != HARMFUL) == tags]
-        contrasts = [c for c in res.contrasts if (c["metric"] != HARMFUL) == tags]
+
+    def family(metric: str) -> str:
+        return "harmful" if metric == HARMFUL else ("rule" if metric.startswith(RULE_METRIC) else "tag")
+
+    for fam in ("harmful", "rule", "tag"):
+        tags = fam != "harmful"  # rules and tags: one column names which
+        rates = [r for r in res.rates if family(r["metric"]) == fam]
+        contrasts = [c for c in res.contrasts if family(c["metric"]) == fam]
         if not rates:
             continue
-        lead = ["tag"] if tags else []
+        lead = [fam] if tags else []
         nulls = any(r["n_null"] for r in rates)
         selfg = not tags and any(r.get("self_graded") for r in rates)
         head = [*lead, "variant", *res.by, "n", "yes" if tags else "harmful", "rate", f"{conf} CI", "null"]
@@ -83,12 +89,19 @@ def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
             if seeds:
                 row += [r["n_seeds"], pct(r["seed_mean"]), ci(r["seed_lo"], r["seed_hi"])]
             rows.append(row)
-        what = "tag rates (share of records whose tag is true)" if tags else "harmful rate"
+        what = {"harmful": "harmful rate (the rule each record names in harmful_rule)",
+                "rule": "harmful rate under each scoring rule (harmful_by): grader = the grader's verdict on every "
+                        "rollout, executed or not (the MSM paper); gate-and-grader = the grader AND the check of the "
+                        "action (Lynch et al.'s harness)",
+                "tag": "tag rates (share of records whose tag is true)"}[fam]
         title = f"{what}; {conf} {interval} intervals; nulls excluded from n and counted in 'null'"
         if nulls:
             title += "; 'nulls 0 / 1': the rate with every null counted as not harmful / as harmful"
         if selfg:
             title += "; * = graded by the evaluated model itself (grader.self), not an independent grader"
+        if fam == "rule" and res.rule_disagreements:
+            title += "; records where the two rules disagree: " + ", ".join(
+                f"{v} {n}" for v, n in res.rule_disagreements.items())
         out.append((title, head, rows))
         if not contrasts:
             continue
@@ -110,9 +123,9 @@ def _sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
             if seeds:
                 row += [pp(c["seed_diff"]), ci(c["seed_lo"], c["seed_hi"], signed=True)]
             rows.append(row)
-        family = "per tag" if tags else "over these rows"
-        title = (f"{'tag' if tags else 'harmful'} contrasts: diff with Newcombe {conf} interval, Fisher exact p, "
-                 f"Holm-adjusted {family}; MDD = smallest decrease/increase detectable at "
+        holm = f"per {fam}" if tags else "over these rows"
+        title = (f"{fam} contrasts: diff with Newcombe {conf} interval, Fisher exact p, "
+                 f"Holm-adjusted {holm}; MDD = smallest decrease/increase detectable at "
                  f"{round(100 * res.options.power)}% power")
         if cnulls:
             title += ("; null-sensitive YES: counting the nulls one way or the other changes the conclusion "

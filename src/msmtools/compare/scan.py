@@ -44,6 +44,7 @@ class Source:
     path: Path  # what is read (a spooled copy for stdin)
     label: str | None = None
     tags: list[str] = dc_field(default_factory=list)
+    rules: list[str] = dc_field(default_factory=list)  # scoring rules in `harmful_by`
     records: int = 0
     harmful_null: int = 0
 
@@ -57,6 +58,7 @@ class Counts:
     metrics: list[str]  # "harmful" first, then tag names
     sources: list[Source]
     duplicates_dropped: int = 0  # records whose id was already counted
+    rule_disagreements: dict[str, int] = dc_field(default_factory=dict)  # per variant, where two rules exist
 
 
 def metric_cols(metric: str) -> tuple[str, str]:
@@ -94,6 +96,22 @@ def sources(paths: list[str], labels: dict[str, str]) -> Iterator[list[Source]]:
     finally:
         if spool:
             os.unlink(spool)
+
+
+RULES = "harmful_by"  # the rollout's harmful value under each scoring rule am-eval could compute
+RULE_METRIC = "harmful:"  # metric name prefix of a scoring rule's rate
+DISAGREE = "_rules_disagree"  # records whose rules (grader; gate-and-grader) disagree
+
+
+def _discover_rules(src: Source) -> list[str]:
+    """Scoring rules (keys of `harmful_by`) in the first HEAD records."""
+    names: dict[str, None] = {}
+    for i, (_, rec) in enumerate(jsonl.iter_lines(src.path)):
+        if i >= HEAD:
+            break
+        if isinstance(rec.get(RULES), dict):
+            names.update(dict.fromkeys(k for k, v in rec[RULES].items() if v is None or isinstance(v, bool)))
+    return list(names)
 
 
 def _discover_tags(src: Source) -> list[str]:
@@ -231,6 +249,8 @@ def _query(index: int, src: Source, by: list[str]) -> tuple[pl.LazyFrame, list[p
         schema.setdefault(b, pl.String)
     if src.tags:
         schema["tags"] = pl.Struct({t: pl.Boolean for t in src.tags})
+    if src.rules:
+        schema[RULES] = pl.Struct({r: pl.Boolean for r in src.rules})
     variant = pl.lit(src.label, pl.String) if src.label is not None else pl.col("label")
     aggs = [
         pl.len().alias("rows"),
@@ -244,9 +264,16 @@ def _query(index: int, src: Source, by: list[str]) -> tuple[pl.LazyFrame, list[p
     flat = [pl.col("tags").struct.field(t).alias(f"tag:{t}") for t in src.tags]
     for t in src.tags:
         aggs += [pl.col(f"tag:{t}").sum().alias(f"{t}:k"), pl.col(f"tag:{t}").null_count().alias(f"{t}:null")]
+    flat += [pl.col(RULES).struct.field(r).alias(f"rule:{r}") for r in src.rules]
+    for r in src.rules:
+        m = RULE_METRIC + r
+        aggs += [pl.col(f"rule:{r}").sum().alias(f"{m}:k"), pl.col(f"rule:{r}").null_count().alias(f"{m}:null")]
+    if len(src.rules) >= 2:
+        a, b = (pl.col(f"rule:{r}") for r in src.rules[:2])
+        aggs.append((a != b).fill_null(False).sum().alias(DISAGREE))
     frame = pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW).with_columns(
         variant.alias(VARIANT), pl.lit(index, pl.Int64).alias("_file"),
-        pl.col("grader").struct.field("self").alias(SELF), *flat).drop(["grader", *(["tags"] if src.tags else [])])
+        pl.col("grader").struct.field("self").alias(SELF), *flat).drop(["grader", *(["tags"] if src.tags else []), *([RULES] if src.rules else [])])
     keys = [pl.col(VARIANT), *(pl.col(b).cast(pl.String) for b in by), pl.col(SEED).alias(CLUSTER), pl.col("_file")]
     return frame, keys, aggs
 
@@ -334,8 +361,11 @@ def _scan_dedup(srcs: list[Source], by: list[str]) -> pl.DataFrame:
 def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
     """Counts per group over all inputs; `tags` = None means every tag found, [] means none."""
     found: dict[str, None] = {}
+    rules: dict[str, None] = {}
     for src in srcs:
         _check_labels(src)
+        src.rules = _discover_rules(src)
+        rules.update(dict.fromkeys(src.rules))
         if tags != []:
             discovered = _discover_tags(src)
             found.update(dict.fromkeys(discovered))
@@ -350,7 +380,7 @@ def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
         if unknown:
             known = ", ".join(found) or "none: no input has tags"
             raise MsmError(f"--tags: unknown tag {', '.join(unknown)} (known: {known})")
-    metrics = [HARMFUL, *(tags if tags else found)]
+    metrics = [HARMFUL, *(RULE_METRIC + r for r in rules), *(tags if tags else found)]
     frame = pl.concat([f for f in frames if f.height], how="diagonal_relaxed") if any(f.height for f in frames) else None
     if frame is None:
         raise MsmError(f"no records in {', '.join(s.name for s in srcs)}")
@@ -364,8 +394,15 @@ def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
     # the same group can come from several files (shards): add them up; order = first appearance
     order = (pl.col("_file") * (1 << 40) + pl.col("_first")).min().alias("_order")
     sums = [pl.col(c).sum() for m in metrics for c in metric_cols(m)]
-    frame = frame.group_by(keys).agg(pl.col("rows").sum(), pl.col(SELF).sum(), order, *sums)
+    if DISAGREE not in frame.columns:
+        frame = frame.with_columns(pl.lit(0).alias(DISAGREE))
+    frame = frame.group_by(keys).agg(pl.col("rows").sum(), pl.col(SELF).sum(), pl.col(DISAGREE).fill_null(0).sum(),
+                                     order, *sums)
     for b in by:
         if frame[b].null_count() == frame.height:
             raise MsmError(f"--by {b}: no record has this field")
-    return Counts(frame, by, metrics, srcs, dup.dropped)
+    disagree = {}
+    if any(m.startswith(RULE_METRIC) for m in metrics):
+        per = frame.group_by(VARIANT).agg(pl.col(DISAGREE).sum())
+        disagree = dict(zip(per[VARIANT].to_list(), (int(x) for x in per[DISAGREE].to_list())))
+    return Counts(frame, by, metrics, srcs, dup.dropped, disagree)

@@ -86,6 +86,9 @@ class ValueConfig:
             raise MsmError("--max-tokens / --judge-max-tokens: must be at least 1")
         if self.mode == "judge":
             load_rubric(Path(self.rubric) if self.rubric else RUBRIC)
+
+    def check_models(self) -> None:
+        """Local model folders exist and load safely: checked before any output opens or torch loads."""
         registry.check_models([(self.gen, v.base) for v in self.variants]
                               + ([(self.judge_opts, self.judge_model)] if self.mode != "logprob" else []))
 
