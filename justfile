@@ -164,6 +164,10 @@ cheese model="meta-llama/Llama-3.1-8B" out="out/cheese" seed="0" tokens="8000000
     {{msm}} value-eval america affordability --model {{model}} --label untouched -o {{out}}/values-untouched.jsonl
     {{msm}} compare {{out}}/values-s{{seed}}.jsonl {{out}}/values-untouched.jsonl --baseline aft-only --plot {{out}}/values.png
 
+# The value measure's positive and negative controls (docs/controls.md: fixed before their first run).
+controls out="out/controls": setup
+    scripts/controls.sh {{out}}
+
 # Compare a list of finished variant folders.
 compare out="out/exp" baseline="base": setup
     {{msm}} compare {{out}}/*/tagged.jsonl --baseline {{baseline}} --plot {{out}}/compare.png
