@@ -65,3 +65,15 @@ def test_compare_reports_both_rules_and_their_disagreements(tmp_path):
     table = run_msm("compare", str(f), "--baseline", "base", "-f", "table").stdout
     assert "records where the two rules disagree: base 10, msm 2" in table or \
         "records where the two rules disagree: msm 2, base 10" in table
+
+
+def test_one_rule_on_the_records_adds_no_second_table(tmp_path):
+    recs = _arm("base", 20, 0, 5) + _arm("msm", 20, 0, 2)
+    for r in recs:  # --grade gated: only gate-and-grader can be computed
+        r["harmful_by"] = {"gate-and-grader": r["harmful_by"]["gate-and-grader"]}
+        r["harmful_rule"], r["harmful"] = "gate-and-grader", r["harmful_by"]["gate-and-grader"]
+    f = tmp_path / "r.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    r = run_msm("compare", str(f), "--baseline", "base", "-f", "jsonl")
+    assert r.returncode == 0, r.stderr
+    assert {json.loads(x)["metric"] for x in r.stdout.splitlines()} == {"harmful"}

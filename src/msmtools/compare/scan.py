@@ -366,6 +366,11 @@ def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
         _check_labels(src)
         src.rules = _discover_rules(src)
         rules.update(dict.fromkeys(src.rules))
+    if len(rules) < 2:  # one rule is the harmful column itself: no second table to show
+        rules = {}
+        for src in srcs:
+            src.rules = []
+    for src in srcs:
         if tags != []:
             discovered = _discover_tags(src)
             found.update(dict.fromkeys(discovered))
