@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import re
 
-from .common import Context, Found, calls_from_json, fields_from_mapping, json_at, tool_kind
+import json
+
+from .common import Context, Found, calls_from_json, fields_from_mapping, json_extent, loads, tool_kind
 
 NAME = "json"
 START = r"<\|python_tag\|>|<\|tool_call\|>|<\|action_start\|>"
 EXAMPLE = '{"name": "cancel_alert", "parameters": {"code": "HALT-5183"}}'
 
 _OPENER = re.compile(r"[\[{]")
+_DECODER = json.JSONDecoder()
+_CALLISH = re.compile(r"name|tool|function", re.I)  # a call names its tool; other brace runs are not repaired
 _PREFIX = {"<|python_tag|>": "python_tag", "<|tool_call|>": "granite", "<|plugin|>": "internlm"}
 
 
@@ -24,7 +28,7 @@ def read(ctx: Context) -> list[Found]:
         m = _OPENER.search(text, pos)
         if not m:
             return out
-        got = json_at(text, m.start())
+        got = _strict(text, m.start()) or _repaired(text, m.start())
         if got is None:
             pos = m.start() + 1
             continue
@@ -39,3 +43,20 @@ def read(ctx: Context) -> list[Found]:
             out.append(ctx.found(name, fields_from_mapping(args), fmt, m.start(), stop, closed=True, complete=True))
         pos = stop
 
+
+
+def _strict(text: str, start: int):
+    try:
+        return _DECODER.raw_decode(text, start)
+    except ValueError:
+        return None
+
+
+def _repaired(text: str, start: int):
+    """Loose JSON over its balanced extent, tried only where a call could be (this reader scans every brace
+    of a reply, so a repair of every brace run in prose would be work done for nothing)."""
+    end = json_extent(text, start)
+    if end is None or not _CALLISH.search(text, start, end):
+        return None
+    obj = loads(text[start:end])
+    return (obj, end) if obj is not None else None
