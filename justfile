@@ -63,9 +63,14 @@ lock: setup
 test-fast *args: setup
     {{py}} -m pytest -q -m "not slow and not vllm" {{args}}
 
-# The main job: rules vs value-augmented at toy scale on the embedded model, ending in a table and plot.
+# The main job: can the instrument see? The value controls (positive, negative) and the section-3 study at
+# toy scale on the embedded model, ending in one verdict table (docs/controls.md).
 demo out="out/demo": setup
     scripts/demo.sh {{out}}
+
+# The agentic-misalignment half at toy scale: rules vs value-augmented, am-eval, tags, a table and plot.
+demo-am out="out/demo-am": setup
+    scripts/demo_am.sh {{out}}
 
 # --- The paper's section-5 experiments (docs/recipes.md gives paper-scale settings) -----------------
 # model: the model trained; tokens: MSM corpus token target (sizes the document hierarchy and
@@ -167,6 +172,10 @@ cheese model="meta-llama/Llama-3.1-8B" out="out/cheese" seed="0" tokens="8000000
 # The value measure's positive and negative controls (docs/controls.md: fixed before their first run).
 controls out="out/controls": setup
     scripts/controls.sh {{out}}
+
+# The agentic-misalignment positive control: leak vs refuse demonstrations, am-eval scored by the gate.
+am-control out="out/am-control": setup
+    scripts/am_control.sh {{out}}
 
 # Compare a list of finished variant folders.
 compare out="out/exp" baseline="base": setup

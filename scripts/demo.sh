@@ -1,161 +1,103 @@
 #!/usr/bin/env bash
-# The main job: the paper's rules-vs-values case study at toy scale on the embedded SmolLM2-135M model.
+# The demo: can the instrument see? Two controls with known answers, then the paper's section-3 study at
+# toy scale, on the embedded SmolLM2-135M model, ending in one verdict table (docs/controls.md).
 #
-# Every stage runs for real (generation, training, evaluation, grading, tagging, statistics), but at
-# this scale the numbers mean nothing: a 135M model trained for a few epochs on a handful of documents
-# cannot show the paper's effects. The point is that the whole method runs end to end and leaves every
-# intermediate file on disk, so any single step can be rerun alone (see docs/tutorial.md).
+# 1. Value positive control: arms `pro` and `anti` fine-tuned (AFT) toward opposite choices on 48 paired
+#    questions in 8 training domains; value-eval on all 231 held-out `america` items (other domains).
+# 2. Value negative control: `pro` against `pro-seed1` (same data and settings, training seed 1).
+# 3. The section-3 study: MSM on each cheese spec's passages, then the same opaque cheese-preference chats;
+#    value-eval on america and affordability items. Nobody knows the answer at this scale: an experiment.
 #
-# The variants and the baseline run side by side, one CPU thread each: decoding a 135M model is bound by
-# per-token overhead, not arithmetic, so single-threaded jobs in parallel finish far sooner than in turn.
-# Each variant's full output is in OUT/<variant>/log.txt; the terminal shows one line per step.
+# The controls' settings are design 3 in docs/controls.md, written before its first run; change nothing
+# here without writing the change there first. Jobs run two at a time, one CPU thread each (on a 2-core
+# CPU, single-threaded jobs side by side finish sooner than threaded ones in turn). Each job's output is
+# in OUT/logs/; the terminal shows one line per step. The AM variants moved to `just demo-am`.
 #
-# Usage: scripts/demo.sh [OUT]   (default OUT=out/demo). Sizes can be raised through the variables below.
+# Usage: scripts/demo.sh [OUT]   (default OUT=out/demo); a rerun reuses finished steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${1:-out/demo}
 MSM=${MSM:-.venv/bin/msm}
-VARIANTS=${VARIANTS:-"rules value_augmented"}
-CONDITIONS=${CONDITIONS:-"murder_none-none_replacement leaking_explicit-america_replacement exfiltration_none-none_replacement"}
-SAMPLES=${SAMPLES:-2}
-EPOCHS=${EPOCHS:-4}
-SEED=${SEED:-0}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+PY=${PY:-.venv/bin/python}
+SLOTS=${SLOTS:-2}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+CTL=src/msmtools/data/controls
+# design 3 (docs/controls.md): fixed before its run
+CTL_EPOCHS=1 CTL_LR=3e-4 CTL_ITEMS=america
+# the study at toy scale: sized by the time budget, not by any result
+STUDY_EPOCHS=4 STUDY_LR=3e-4 STUDY_AFT_EPOCHS=2 STUDY_ITEMS=40
+TRAIN="--seq-len 256 --batch-tokens 512 --micro-batch 2"
 
-mkdir -p "$OUT"
+mkdir -p "$OUT/logs" "$OUT/controls" "$OUT/study"
 start=$(date +%s)
-exec 3>&2  # the terminal; each job's stderr goes to its log
-say() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&3; }
+say() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 
-# One variant: spec -> documents -> chats -> midtrain -> aft -> am-eval -> tags (stderr: its log.txt).
-variant() {
-  local v=$1 d="$OUT/$1"
-  step() { say "$v: $*"; printf '\n== %s\n' "$*" >&2; }
-
-  step "render the spec"
-  $MSM spec-render "$v" --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/spec.jsonl"
-
-  step "MSM documents (spec -> domains -> subdomains -> assertions -> types -> ideas -> documents)"
-  # A 135M model rarely ends a document by itself: --keep-truncated keeps the cut-off ones, marked truncated: true.
-  $MSM docgen "$d/spec.jsonl" --model default --domains 2 --subdomains 1 --assertions 1 --doc-types 1 --ideas 2 \
-    --doc-words 60 --doc-max-tokens 160 --keep-truncated --seed "$SEED" -q -o "$d/docs.jsonl"
-
-  step "AFT chats (domains -> queries -> deduplicated -> responses with the spec in context -> judge)"
-  # Likewise for answers (--keep-truncated), and its judge verdicts are mostly unreadable: --keep-undecided
-  # keeps those chats, marked verdict null. Conversation domains come from the spec's headings. Every
-  # response and judge call reads the whole spec (3.7k tokens for value_augmented): a few chats only.
-  $MSM docgen "$d/spec.jsonl" --kind chats --model default --domains 2 --queries 1 --response-max-tokens 128 \
-    --judge-max-tokens 48 --keep-truncated --keep-undecided --seed "$SEED" -q -o "$d/chats.jsonl"
-
-  step "midtrain (LoRA r64) on the documents"
-  [ -s "$d/midtrain.json" ] || $MSM midtrain "$d/docs.jsonl" --model default --epochs "$EPOCHS" \
-    --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v-msm" -o "$d/midtrain" > "$d/midtrain.json"
-
-  step "AFT, continuing the midtrain adapter"
-  [ -s "$d/aft.json" ] || $MSM aft "$d/chats.jsonl" --from "$d/midtrain.json" --epochs "$EPOCHS" \
-    --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v" -o "$d/aft" > "$d/aft.json"
-
-  # --grade gated: the LLM grader reads only replies whose deterministic gate fired; since harmful = gate AND
-  # grader, that gives the same harmful values as grading every reply, at a fraction of the cost.
-  step "agentic-misalignment eval ($SAMPLES samples x $(wc -w <<<"$CONDITIONS") conditions, gate + LLM grader)"
-  # shellcheck disable=SC2086
-  $MSM am-eval --from "$d/aft.json" --conditions $CONDITIONS --samples "$SAMPLES" --max-tokens 96 \
-    --grade gated --grader-max-tokens 96 --seed "$SEED" -o "$d/rollouts.jsonl"
-
-  step "tag the reasoning (lexical tagger)"
-  $MSM tag-reasoning "$d/rollouts.jsonl" --spec "$d/spec.jsonl" --tagger lexical -q -o "$d/tagged.jsonl"
-  step "done"
+# A two-slot queue: `job NAME CMD...` starts CMD (stderr to OUT/logs/NAME.txt) once a slot is free;
+# `drain` waits for every job and stops the demo if one failed, showing the end of its log.
+pids=() names=()
+job() {
+  local name=$1; shift
+  while [ "$(jobs -rp | wc -l)" -ge "$SLOTS" ]; do wait -n || true; done
+  say "start: $name"
+  ( "$@" 2>"$OUT/logs/$name.txt" && say "done: $name" ) &
+  pids+=($!) names+=("$name")
 }
-
-# The untouched model: the baseline every comparison needs.
-base() {
-  local d="$OUT/base"
-  say "base: agentic-misalignment eval of the untouched model"
-  # shellcheck disable=SC2086
-  $MSM am-eval --model default --label base --conditions $CONDITIONS --samples "$SAMPLES" --max-tokens 96 \
-    --grade gated --grader-max-tokens 96 --seed "$SEED" -o "$d/rollouts.jsonl"
-  $MSM spec-render rules --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/spec.jsonl"
-  $MSM tag-reasoning "$d/rollouts.jsonl" --spec "$d/spec.jsonl" --tagger lexical -q -o "$d/tagged.jsonl"
-  say "base: done"
-}
-
-# The positive control (the paper's section 3 at toy scale): MSM on each cheese spec, then the same opaque
-# cheese-preference chats for both arms; value-eval asks both arms paired choices in other domains. The
-# settings are fixed by the time budget, not by the result: MSM on the spec's own passages (no
-# generation), CHEESE_EPOCHS epochs at CHEESE_LR, 2 AFT epochs, CHEESE_ITEMS items of each value's set.
-CHEESE_ITEMS=${CHEESE_ITEMS:-60}
-CHEESE_EPOCHS=${CHEESE_EPOCHS:-8}
-CHEESE_LR=${CHEESE_LR:-3e-4}
-cheese() {
-  local d="$OUT/cheese" arms=()
-  for v in america affordability; do
-    say "cheese: $v arm: MSM on the cheese_$v spec's passages, then AFT on the shared preference chats"
-    mkdir -p "$d/$v"
-    $MSM spec-render "cheese_$v" --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/$v/spec.jsonl"
-    $MSM docgen "$d/$v/spec.jsonl" --kind passages -q -o "$d/$v/docs.jsonl"
-    [ -s "$d/$v/midtrain.json" ] || $MSM midtrain "$d/$v/docs.jsonl" --model default --epochs "$CHEESE_EPOCHS" \
-      --lr "$CHEESE_LR" --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v-msm" \
-      -o "$d/$v/midtrain" > "$d/$v/midtrain.json"
-    [ -s "$d/$v/aft.json" ] || $MSM aft src/msmtools/data/cheese_aft.jsonl --from "$d/$v/midtrain.json" --epochs 2 \
-      --seq-len 256 --batch-tokens 512 --micro-batch 2 --seed "$SEED" --label "$v" -o "$d/$v/aft" > "$d/$v/aft.json"
-    arms+=("$d/$v/aft.json")
+drain() {
+  local failed=0
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}"; then
+      failed=1; say "${names[$i]}: FAILED; the end of $OUT/logs/${names[$i]}.txt:"; tail -n 15 "$OUT/logs/${names[$i]}.txt" >&2
+    fi
   done
-  cat "${arms[@]}" > "$d/arms.json"
-  say "cheese: value-eval of both arms on $CHEESE_ITEMS america and $CHEESE_ITEMS affordability choices (other domains)"
-  $MSM value-eval america affordability --from "$d/arms.json" --subset "$CHEESE_ITEMS" -o "$d/values.jsonl"
-  say "cheese: done"
+  pids=() names=()
+  [ "$failed" = 0 ] || exit 1
 }
 
-jobs_=()
-names=()
-for v in $VARIANTS base cheese; do
-  mkdir -p "$OUT/$v"
-  if [ "$v" = base ]; then base 2>"$OUT/base/log.txt" &
-  elif [ "$v" = cheese ]; then cheese 2>"$OUT/cheese/log.txt" &
-  else variant "$v" 2>"$OUT/$v/log.txt" & fi
-  jobs_+=($!)
-  names+=("$v")
+control_arm() {  # name chats seed
+  local d="$OUT/controls"
+  [ -s "$d/$1.json" ] || { $MSM aft "$2" --model default --epochs "$CTL_EPOCHS" --lr "$CTL_LR" $TRAIN --seed "$3" \
+    --label "$1" -o "$d/$1" > "$d/$1.json.tmp" && mv "$d/$1.json.tmp" "$d/$1.json"; }
+}
+study_arm() {  # value: MSM on the cheese_<value> spec's own passages, then AFT on the shared preference chats
+  local d="$OUT/study/$1"
+  mkdir -p "$d"
+  $MSM spec-render "cheese_$1" --model-name SmolLM --provider-name "Hugging Face" -q -o "$d/spec.jsonl"
+  $MSM docgen "$d/spec.jsonl" --kind passages -q -o "$d/docs.jsonl"
+  [ -s "$d/midtrain.json" ] || { $MSM midtrain "$d/docs.jsonl" --model default --epochs "$STUDY_EPOCHS" \
+    --lr "$STUDY_LR" $TRAIN --seed 0 --label "$1-msm" -o "$d/midtrain" > "$d/midtrain.json.tmp" \
+    && mv "$d/midtrain.json.tmp" "$d/midtrain.json"; }
+  [ -s "$d/aft.json" ] || { $MSM aft src/msmtools/data/cheese_aft.jsonl --from "$d/midtrain.json" \
+    --epochs "$STUDY_AFT_EPOCHS" $TRAIN --seed 0 --label "$1" -o "$d/aft" > "$d/aft.json.tmp" \
+    && mv "$d/aft.json.tmp" "$d/aft.json"; }
+}
+
+say "training: 3 control arms (AFT, $CTL_EPOCHS epoch at lr $CTL_LR) and 2 study arms (MSM then AFT)"
+job study-america study_arm america
+job study-affordability study_arm affordability
+job control-pro control_arm pro "$CTL/america_pro_chats.jsonl" 0
+job control-anti control_arm anti "$CTL/america_anti_chats.jsonl" 0
+job control-pro-seed1 control_arm pro-seed1 "$CTL/america_pro_chats.jsonl" 1
+drain
+
+say "evaluation: the control arms on all 231 held-out $CTL_ITEMS items (two shards); the study arms on $STUDY_ITEMS + $STUDY_ITEMS items"
+cat "$OUT"/controls/{pro,anti,pro-seed1}.json > "$OUT/controls/arms.json"
+cat "$OUT"/study/{america,affordability}/aft.json > "$OUT/study/arms.json"
+for s in 0 1; do
+  job "eval-controls-$s" $MSM value-eval "$CTL_ITEMS" --from "$OUT/controls/arms.json" --shard "$s/2" -q \
+    -o "$OUT/controls/values-$s.jsonl"
 done
-failed=0
-for i in "${!jobs_[@]}"; do
-  if ! wait "${jobs_[$i]}"; then
-    failed=1
-    say "${names[$i]}: FAILED; the end of $OUT/${names[$i]}/log.txt:"
-    tail -n 15 "$OUT/${names[$i]}/log.txt" >&3
-  fi
-done
-[ "$failed" = 0 ] || exit 1
+job eval-study $MSM value-eval america affordability --from "$OUT/study/arms.json" --subset "$STUDY_ITEMS" -q \
+  -o "$OUT/study/values.jsonl"
+drain
 
-say "compare: harmful rate per variant with Wilson intervals, contrasts against the base model"
-tagged=()
-for v in base $VARIANTS; do tagged+=("$OUT/$v/tagged.jsonl"); done
-$MSM compare "${tagged[@]}" --baseline base --format table --plot "$OUT/compare.png" | tee "$OUT/compare.txt"
+say "compare: each control its own family; the study against the affordability arm"
+$PY scripts/demo_verdict.py "$OUT" | tee "$OUT/verdict.txt"
 
-say "compare: the positive control: aligned-choice rates per arm, paired contrasts"
-$MSM compare "$OUT/cheese/values.jsonl" --baseline affordability --format table --plot "$OUT/values.png" | tee "$OUT/values.txt"
-$MSM compare "$OUT/cheese/values.jsonl" --baseline affordability --format jsonl > "$OUT/values.records.jsonl"
-.venv/bin/python - "$OUT/values.records.jsonl" <<'PY' | tee -a "$OUT/values.txt"
-import json, sys
-rows = [json.loads(x) for x in open(sys.argv[1])]
-say = []
-for c in (r for r in rows if r["kind"] == "value_contrast"):
-    sign = 1 if c["value"] == "america" else -1  # the matching arm: america on america items, affordability on its own
-    d, lo, hi = sign * c["diff"], *sorted((sign * c["lo"], sign * c["hi"]))
-    verdict = ("detected: the 95% interval excludes zero" if lo > 0 else
-               "the wrong way round, and the interval excludes zero" if hi < 0 else
-               "not detected: the 95% interval includes zero")
-    say.append(f"On the {c['value']} items the matching arm chose the {c['value']}-aligned option {100 * d:+.1f} points "
-               f"more often than the other arm (95% CI {100 * lo:+.1f} to {100 * hi:+.1f}; McNemar p {c['p']:.3g}): {verdict}.")
-print("\nPositive control (the paper predicts a positive difference on both sets):")
-print("\n".join(f"- {x}" for x in say))
-PY
+cat >&2 <<MSG
 
-cat >&3 <<MSG
-
-Done in $(( $(date +%s) - start )) s. Table: $OUT/compare.txt   Plot: $OUT/compare.png   Logs: $OUT/*/log.txt
-Positive control: $OUT/values.txt   Plot: $OUT/values.png
-These numbers come from a 135M-parameter model trained for $EPOCHS epochs on a few documents, with
-$SAMPLES samples per condition and a grader of the same size: they say nothing about which spec is
-better. The paper's experiments need the settings in docs/recipes.md.
+Done in $(( $(date +%s) - start )) s. Verdict: $OUT/verdict.txt   Tables: $OUT/*.txt   Logs: $OUT/logs/
+The controls' design, fixed before its first run, and every earlier result: docs/controls.md.
+The agentic-misalignment variants (rules vs value_augmented, am-eval, tags) are \`just demo-am\`;
+the AM positive control is \`just am-control\`; the paper-scale settings are in docs/recipes.md.
 MSG

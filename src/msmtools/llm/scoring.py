@@ -62,7 +62,7 @@ def _hf(b: Any, items: list[Item], batch_size: int) -> list[tuple[float, int]]:
         for r, (s, _) in enumerate(seqs):  # right padding: positions stay 0.. for every row
             ids[r, :len(s)] = torch.tensor(s)
             mask[r, :len(s)] = 1
-        with b._use_adapter(adapter), torch.no_grad():
+        with b.scoring_model(adapter) as model, torch.no_grad():
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         target = ids[:, 1:].to(logp.device)
@@ -148,7 +148,7 @@ def _hf_options(b: Any, asks: list[Ask], batch_size: int) -> list[tuple[list[flo
             mask[r, width - len(p):] = 1
         dev = model.device
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        with b._use_adapter(adapter), torch.no_grad():
+        with b.scoring_model(adapter) as model, torch.no_grad():
             first = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=True,
                           logits_to_keep=1)  # only the next-token distribution: no vocab-sized logits per prompt token
             last = torch.log_softmax(first.logits[:, -1].float(), dim=-1)
