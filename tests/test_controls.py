@@ -35,3 +35,37 @@ def test_the_arms_differ_only_in_the_answer_and_the_chats_are_current():
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "make_control_chats.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _checkpoint(d, arm, epochs, lr, seed):
+    rec = {"kind": "checkpoint", "label": arm, "tokens": 8300, "config": {"epochs": epochs, "lr": lr, "seed": seed}}
+    (d / f"{arm}.json").write_text(json.dumps(rec) + "\n")
+
+
+def _values(n, aligned):  # aligned: arm -> function of the item index -> bool
+    return [{"kind": "value", "id": f"{arm}-{i}", "item_id": f"america-x-{i:03d}", "value": "america", "domain": "x",
+             "label": arm, "model": {"base": "default", "adapter": arm, "label": arm}, "training_seed": 0,
+             "mode": "logprob", "choice_aligned": f(i), "decided_by": "text"}
+            for arm, f in aligned.items() for i in range(n)]
+
+
+def test_the_demo_verdict_reads_each_control_the_way_its_design_says(tmp_path):
+    """Planted: pro picks the American option on 2/3 of items, anti on 1/3, pro-seed1 exactly as pro. The
+    verdict must call the positive control detected with pro - anti = +33.3 points (not the reverse sign
+    that compare's anti - pro contrast carries), the negative control quiet, and flag a setting that
+    differs from the design fixed in advance."""
+    ctl = tmp_path / "controls"
+    ctl.mkdir()
+    _checkpoint(ctl, "pro", 1, 3e-4, 0)
+    _checkpoint(ctl, "anti", 1, 3e-4, 0)
+    _checkpoint(ctl, "pro-seed1", 2, 3e-4, 1)  # one epoch too many
+    recs = _values(231, {"pro": lambda i: i % 3 != 0, "anti": lambda i: i % 3 == 0, "pro-seed1": lambda i: i % 3 != 0})
+    (ctl / "values-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_verdict.py"), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pos = next(x for x in r.stdout.splitlines() if x.startswith("Positive control"))
+    neg = next(x for x in r.stdout.splitlines() if x.startswith("Negative control"))
+    assert "+33.3 points" in pos and "DETECTED" in pos and "NOT DETECTED" not in pos
+    assert "+0.0 points" in neg and "no false alarm" in neg
+    assert "NOT AS DESIGNED: pro-seed1: epochs 2 where design 3 fixed 1" in r.stdout
