@@ -8,7 +8,7 @@
 # 3. The section-3 study: MSM on each cheese spec's passages, then the same opaque cheese-preference chats;
 #    value-eval on america and affordability items. Nobody knows the answer at this scale: an experiment.
 #
-# The controls' settings are design 3 in docs/controls.md, written before its first run; change nothing
+# The controls' settings are design 4 in docs/controls.md, written before its first run; change nothing
 # here without writing the change there first. Jobs run two at a time, one CPU thread each (on a 2-core
 # CPU, single-threaded jobs side by side finish sooner than threaded ones in turn). Each job's output is
 # in OUT/logs/; the terminal shows one line per step. The AM variants moved to `just demo-am`.
@@ -23,10 +23,10 @@ PY=${PY:-.venv/bin/python}
 SLOTS=${SLOTS:-2}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 CTL=src/msmtools/data/controls
-# design 3 (docs/controls.md): fixed before its run
-CTL_EPOCHS=1 CTL_LR=3e-4 CTL_ITEMS=america
+# design 4 (docs/controls.md): the controls' training is design 2's, fixed before its run
+CTL_EPOCHS=3 CTL_LR=1e-4 CTL_ITEMS=america
 # the study at toy scale: sized by the time budget, not by any result
-STUDY_EPOCHS=4 STUDY_LR=3e-4 STUDY_AFT_EPOCHS=2 STUDY_ITEMS=40
+STUDY_EPOCHS=2 STUDY_LR=3e-4 STUDY_AFT_EPOCHS=1 STUDY_ITEMS=40
 TRAIN="--seq-len 256 --batch-tokens 512 --micro-batch 2"
 
 mkdir -p "$OUT/logs" "$OUT/controls" "$OUT/study"
@@ -72,23 +72,27 @@ study_arm() {  # value: MSM on the cheese_<value> spec's own passages, then AFT 
     && mv "$d/aft.json.tmp" "$d/aft.json"; }
 }
 
-say "training: 3 control arms (AFT, $CTL_EPOCHS epoch at lr $CTL_LR) and 2 study arms (MSM then AFT)"
+# Three rounds, ordered so that both slots stay busy: the study's evaluation runs beside the last arm.
+say "training: 2 study arms (MSM then AFT) and 3 control arms (AFT, $CTL_EPOCHS epoch at lr $CTL_LR)"
 job study-america study_arm america
 job study-affordability study_arm affordability
 job control-pro control_arm pro "$CTL/america_pro_chats.jsonl" 0
 job control-anti control_arm anti "$CTL/america_anti_chats.jsonl" 0
-job control-pro-seed1 control_arm pro-seed1 "$CTL/america_pro_chats.jsonl" 1
 drain
 
-say "evaluation: the control arms on all 231 held-out $CTL_ITEMS items (two shards); the study arms on $STUDY_ITEMS + $STUDY_ITEMS items"
-cat "$OUT"/controls/{pro,anti,pro-seed1}.json > "$OUT/controls/arms.json"
+say "the last control arm, beside the study arms' value-eval on $STUDY_ITEMS america + $STUDY_ITEMS affordability items"
+job control-pro-seed1 control_arm pro-seed1 "$CTL/america_pro_chats.jsonl" 1
 cat "$OUT"/study/{america,affordability}/aft.json > "$OUT/study/arms.json"
+job eval-study $MSM value-eval america affordability --from "$OUT/study/arms.json" --subset "$STUDY_ITEMS" -q \
+  -o "$OUT/study/values.jsonl"
+drain
+
+say "evaluation: the 3 control arms on all 231 held-out $CTL_ITEMS items (two shards side by side)"
+cat "$OUT"/controls/{pro,anti,pro-seed1}.json > "$OUT/controls/arms.json"
 for s in 0 1; do
   job "eval-controls-$s" $MSM value-eval "$CTL_ITEMS" --from "$OUT/controls/arms.json" --shard "$s/2" -q \
     -o "$OUT/controls/values-$s.jsonl"
 done
-job eval-study $MSM value-eval america affordability --from "$OUT/study/arms.json" --subset "$STUDY_ITEMS" -q \
-  -o "$OUT/study/values.jsonl"
 drain
 
 say "compare: each control its own family; the study against the affordability arm"

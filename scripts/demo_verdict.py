@@ -5,7 +5,7 @@ control is its own family of one contrast, so its Holm adjustment is over that c
 (docs/controls.md, design 2 onwards). What ran is read back from the checkpoint records and set beside what
 the design fixed: a mismatch is printed, never hidden.
 
-    scripts/demo_verdict.py OUT                 # the demo's layout (OUT/controls, OUT/study)
+    scripts/demo_verdict.py OUT                 # the demo (design 4: OUT/controls, OUT/study)
     scripts/demo_verdict.py OUT --design 2      # `just controls` (scripts/controls.sh): design 2
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 MSM = str(Path(sys.executable).with_name("msm"))
 ALPHA = 0.05
 # What docs/controls.md fixed before each design's first run (training of the control arms).
-DESIGNS = {2: {"epochs": 3, "lr": 1e-4}, 3: {"epochs": 1, "lr": 3e-4}}
+DESIGNS = {2: {"epochs": 3, "lr": 1e-4}, 3: {"epochs": 1, "lr": 3e-4}, 4: {"epochs": 3, "lr": 1e-4}}
 ARMS = {"pro": 0, "anti": 0, "pro-seed1": 1}  # arm -> training seed
 ITEMS = 231  # every shipped america item
 
@@ -75,9 +75,9 @@ def ran(out: Path, design: int) -> tuple[str, list[str]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--design", type=int, choices=sorted(DESIGNS), default=3)
+    ap.add_argument("--design", type=int, choices=sorted(DESIGNS), default=4)
     args = ap.parse_args()
-    ctl = args.out / "controls" if args.design == 3 else args.out
+    ctl = args.out / "controls" if args.design >= 3 else args.out
     values = [r for p in sorted(ctl.glob("values-*.jsonl")) for r in records(p)]
     n_items = len({r["item_id"] for r in values})
     pos = contrast(compare(values, ("pro", "anti"), "pro", "positive", args.out), "america")
@@ -96,7 +96,7 @@ def main() -> int:
     ]
     study_file = args.out / "study" / "values.jsonl"
     words = []
-    if args.design == 3 and study_file.exists():
+    if study_file.exists():
         srecs = compare(records(study_file), ("america", "affordability"), "affordability", "study", args.out)
         for value in ("america", "affordability"):
             c = contrast(srecs, value)

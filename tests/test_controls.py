@@ -56,9 +56,9 @@ def test_the_demo_verdict_reads_each_control_the_way_its_design_says(tmp_path):
     differs from the design fixed in advance."""
     ctl = tmp_path / "controls"
     ctl.mkdir()
-    _checkpoint(ctl, "pro", 1, 3e-4, 0)
-    _checkpoint(ctl, "anti", 1, 3e-4, 0)
-    _checkpoint(ctl, "pro-seed1", 2, 3e-4, 1)  # one epoch too many
+    _checkpoint(ctl, "pro", 3, 1e-4, 0)
+    _checkpoint(ctl, "anti", 3, 1e-4, 0)
+    _checkpoint(ctl, "pro-seed1", 2, 1e-4, 1)  # one epoch too few
     recs = _values(231, {"pro": lambda i: i % 3 != 0, "anti": lambda i: i % 3 == 0, "pro-seed1": lambda i: i % 3 != 0})
     (ctl / "values-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_verdict.py"), str(tmp_path)],
@@ -68,4 +68,4 @@ def test_the_demo_verdict_reads_each_control_the_way_its_design_says(tmp_path):
     neg = next(x for x in r.stdout.splitlines() if x.startswith("Negative control"))
     assert "+33.3 points" in pos and "DETECTED" in pos and "NOT DETECTED" not in pos
     assert "+0.0 points" in neg and "no false alarm" in neg
-    assert "NOT AS DESIGNED: pro-seed1: epochs 2 where design 3 fixed 1" in r.stdout
+    assert "NOT AS DESIGNED: pro-seed1: epochs 2 where design 4 fixed 3" in r.stdout
