@@ -26,7 +26,7 @@ CTL=src/msmtools/data/controls
 # design 4 (docs/controls.md): the controls' training is design 2's, fixed before its run
 CTL_EPOCHS=3 CTL_LR=1e-4 CTL_ITEMS=america
 # the study at toy scale: sized by the time budget, not by any result
-STUDY_EPOCHS=2 STUDY_LR=3e-4 STUDY_AFT_EPOCHS=1 STUDY_ITEMS=40
+STUDY_EPOCHS=2 STUDY_LR=3e-4 STUDY_AFT_EPOCHS=1 STUDY_ITEMS=30
 TRAIN="--seq-len 256 --batch-tokens 512 --micro-batch 2"
 
 mkdir -p "$OUT/logs" "$OUT/controls" "$OUT/study"

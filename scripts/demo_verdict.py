@@ -46,8 +46,10 @@ def contrast(recs: list[dict], value: str) -> dict:
 
 
 def interval(c: dict, sign: int = 1) -> tuple[float, float, float]:
+    """The difference and its interval in points, signed so the first-named arm's advantage is positive
+    (rounded to the printed precision first, so that no -0.0 is printed)."""
     lo, hi = sorted((sign * c["lo"], sign * c["hi"]))
-    return 100 * sign * c["diff"], 100 * lo, 100 * hi
+    return tuple(round(100 * x, 1) + 0.0 for x in (sign * c["diff"], lo, hi))
 
 
 def fmt(d: float, lo: float, hi: float, c: dict, sign: int = 1) -> str:

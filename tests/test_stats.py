@@ -166,3 +166,38 @@ def test_seed_mean_is_unweighted():
     assert stats.seed_mean([1, 50], [10, 100]) == pytest.approx((0.1 + 0.5) / 2)
     with pytest.raises(ValueError):
         stats.seed_replicates([1, 0], [10, 0], 100, 0, "x")
+
+
+def test_paired_interval_is_the_independent_one_when_the_pairs_are_uncorrelated():
+    # (both, b only, a only, neither) with a*d - b*c in [0, n/2]: phi is 0 and the paired interval reduces to the
+    # hybrid score interval on the marginals (statsmodels' newcomb, checked against the paper above)
+    table = (6, 9, 9, 6)  # ad - bc = 36 - 81 < 0: phi negative, interval wider than independent
+    wide = stats.paired_diff_intervals([table])[0]
+    indep = stats.diff_interval(15, 30, 15, 30)
+    assert wide[0] < indep[0] and wide[1] > indep[1]
+    zero = (9, 6, 6, 4)  # ad - bc = 0: phi = 0
+    assert stats.paired_diff_intervals([zero])[0] == pytest.approx(stats.diff_interval(15, 25, 15, 25), abs=1e-12)
+
+
+def test_paired_interval_is_narrower_than_the_independent_one_for_correlated_pairs_and_agrees_with_mcnemar():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    # run 3's negative control: 231 items, 107 both aligned, 15 only the variant, 31 only the baseline
+    table = (107, 15, 31, 78)
+    lo, hi = stats.paired_diff_intervals([table])[0]
+    ilo, ihi = stats.diff_interval(107 + 15, 231, 107 + 31, 231)
+    assert (hi - lo) < 0.7 * (ihi - ilo)
+    p = mcnemar([[0, 31], [15, 0]], exact=True).pvalue
+    assert p < 0.05 and hi < 0 and ihi > 0  # the paired interval agrees with the paired test; the unpaired one did not
+    empty, same = stats.paired_diff_intervals([(0, 0, 0, 0), (3, 0, 0, 2)])
+    assert empty == (None, None) and same[0] == pytest.approx(-same[1]) and same[0] < 0
+
+
+def test_paired_interval_covers_the_true_difference_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    # paired binary outcomes with P(a)=0.5, P(b)=0.6 and positive correlation: cells of the joint distribution
+    probs = np.array([0.45, 0.15, 0.05, 0.35])  # both, b only, a only, neither -> p_b = .60, p_a = .50
+    tables = rng.multinomial(120, probs, size=4000)
+    ivs = np.array(stats.paired_diff_intervals([tuple(t) for t in tables]))
+    cover = np.mean((ivs[:, 0] <= 0.1) & (0.1 <= ivs[:, 1]))
+    assert 0.93 <= cover <= 0.975, cover

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from helpers import REPO, run_msm
 
+from msmtools import stats
 from msmtools.am.variants import Variant
 from msmtools.compare import values as V
 from msmtools.llm import Completion
@@ -216,7 +217,13 @@ def test_compare_value_records_match_statsmodels_and_scipy(tmp_path):
     assert (c["discordant_variant"], c["discordant_baseline"]) == (b01, b10)
     assert c["p"] == pytest.approx(mcnemar([[0, b10], [b01, 0]], exact=True).pvalue)
     kb = int(sum(b) - b[5])
-    assert (c["lo"], c["hi"]) == pytest.approx(confint_proportions_2indep(kb, 119, ka, 119, method="newcomb"))
+    # the interval is paired, over the items both arms decided (Newcombe 1998, method 10; tests/test_stats.py checks
+    # it against statsmodels' independent interval where the pairs are uncorrelated), and narrower than the unpaired one
+    b11 = sum(a[i] and b[i] for i in both)
+    assert c["interval"] == "newcombe-paired" and c["diff"] == pytest.approx((b01 - b10) / 119)
+    assert (c["lo"], c["hi"]) == pytest.approx(stats.paired_diff_intervals([(b11, b01, b10, 119 - b11 - b01 - b10)])[0])
+    ilo, ihi = confint_proportions_2indep(kb, 119, ka, 119, method="newcomb")
+    assert ilo < c["lo"] < c["diff"] < c["hi"] < ihi
     # QA scores: the paired Wilcoxon p is scipy's
     qa = []
     sa, sb = rng.integers(1, 11, 40), rng.integers(3, 11, 40)
@@ -258,3 +265,42 @@ def test_power_script_matches_the_normal_approximation_for_mcnemar():
     approx = (norm.ppf(0.975) * pd ** 0.5 + norm.ppf(0.8) * (pd - d * d) ** 0.5) ** 2 / d ** 2
     assert mod.mcnemar_n(p10, p01, sims=1000) == pytest.approx(approx, rel=0.15)
     assert mod.mcnemar_n(0.1, 0.2) is None  # the wrong way round: no count
+
+
+def test_an_adapter_scores_the_same_merged_as_through_peft_and_leaves_the_base_untouched(tiny_model, tmp_path):
+    """value-eval scores an adapter merged into a copy of the weights (faster on CPU): the numbers must be
+    those of the unmerged peft model, and the base model's own scores must not move."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from msmtools.llm import get_backend
+    from msmtools.llm.scoring import option_logprobs
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model))
+    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                           init_lora_weights=False))  # random B: the adapter changes the scores
+    peft.save_pretrained(tmp_path / "ad")
+    b = get_backend("hf", str(tiny_model), progress=False, batch_size=4)
+    asks = [([{"role": "user", "content": f"Item {i}: pick one. A) tea B) coffee"}], ("A", "B"), ("tea", "hot coffee"), None)
+            for i in range(3)]
+    before = option_logprobs(b, asks)
+    merged = option_logprobs(b, [(m, l, t, str(tmp_path / "ad")) for m, l, t, _ in asks])
+    after = option_logprobs(b, asks)
+    assert before == after
+    ref_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model)), tmp_path / "ad").eval()
+    tok = b._tok
+    for (msgs, letters, texts, _), (lp, scores) in zip(asks, merged):
+        prompt = tok(b.render(msgs), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            last = torch.log_softmax(ref_model(input_ids=torch.tensor([prompt])).logits[0, -1].float(), -1)
+            assert lp == pytest.approx([float(last[tok(x, add_special_tokens=False)["input_ids"][0]]) for x in letters],
+                                       abs=1e-4)
+            for text, (s, n) in zip(texts, scores):
+                cont = tok(text, add_special_tokens=False)["input_ids"]
+                logits = ref_model(input_ids=torch.tensor([prompt + cont])).logits[0].float()
+                logp = torch.log_softmax(logits, -1)
+                want = sum(float(logp[len(prompt) - 1 + j, c]) for j, c in enumerate(cont))
+                assert (s, n) == (pytest.approx(want, abs=1e-4), len(cont))
+    assert merged != before

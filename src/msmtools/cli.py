@@ -41,7 +41,7 @@ def _root(
 
 
 # Pipeline order; a module that does not exist yet is simply not registered.
-COMMANDS = ("spec_render", "docgen", "midtrain", "aft", "am_eval", "value_eval", "tag_reasoning", "compare")
+COMMANDS = ("spec_render", "docgen", "midtrain", "aft", "am_eval", "value_eval", "tag_reasoning", "label", "compare")
 
 
 def _register() -> None:

@@ -13,7 +13,7 @@ def compare(
     label: Annotated[list[str] | None, typer.Option("--label", "-l", help="NAME=FILE: every record of FILE belongs to variant NAME (its own 'label' field is ignored). Repeatable.", metavar="NAME=FILE", show_default=False)] = None,
     by: Annotated[list[str] | None, typer.Option("--by", help="Split each variant further by this record field (condition, scenario, goal_type, goal_value, urgency_type, training_seed, ...). Repeatable.", metavar="FIELD", show_default=False)] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Contrast every variant with this one only (default: every pair, in order of first appearance).", metavar="NAME")] = None,
-    interval: Annotated[str, typer.Option("--interval", help="Interval for single rates: wilson or clopper-pearson (exact, conservative). Differences always use Newcombe's score interval.", metavar="wilson|clopper-pearson")] = "wilson",
+    interval: Annotated[str, typer.Option("--interval", help="Interval for single rates: wilson or clopper-pearson (exact, conservative). Differences use Newcombe's score interval (its paired form for value-eval contrasts).", metavar="wilson|clopper-pearson")] = "wilson",
     tags: Annotated[str | None, typer.Option("--tags", help="Tag rates to report: comma-separated names, or 'none' (default: every tag found in tagged inputs).", metavar="TAG,...")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Replicates of the seed-clustered bootstrap (used where a group has several training seeds; at least 100).", metavar="N")] = 2000,
     bootstrap_seed: Annotated[int, typer.Option("--bootstrap-seed", help="Random seed of the bootstrap: the same seed gives the same intervals.", metavar="SEED")] = 0,
@@ -21,6 +21,8 @@ def compare(
     output: Annotated[str, typer.Option("-o", "--output", help="Write the output here, atomically ('-' = stdout).", metavar="PATH")] = "-",
     plot: Annotated[str | None, typer.Option("--plot", help="Also draw a chart to this file (.png, .pdf or .svg): grouped bars with interval whiskers, or rows of dots and whiskers beyond 10 splits.", metavar="FILE.png")] = None,
     plot_metric: Annotated[str, typer.Option("--plot-metric", help="What --plot shows: harmful, or a tag name.", metavar="METRIC")] = "harmful",
+    gold: Annotated[str | None, typer.Option("--gold", help="Hand labels (msm label's records): add judge-corrected, prediction-powered rates per arm and measure, and their contrasts.", metavar="LABELS.jsonl")] = None,
+    judge_accuracy: Annotated[str | None, typer.Option("--judge-accuracy", help="A judge's validation records (am-eval --check-grader -o, tag-reasoning --validate --predictions): add Rogan-Gladen corrected rates, assuming the judge errs alike on every arm.", metavar="FILE")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr about excluded nulls.")] = False,
 ) -> None:
     """Compare spec variants: harmful rate per variant (and split) with intervals, pairwise contrasts with
@@ -46,7 +48,7 @@ def compare(
 
     from .. import outputs
 
-    outputs.check([("-o", output), ("--plot", plot)], [("", p) for p in [*paths, *labels]])
+    outputs.check([("-o", output), ("--plot", plot)], [("", p) for p in [*paths, *labels, *(x for x in (gold, judge_accuracy) if x)]])
     if fmt is None:
         fmt = render.default_format(output)
     if fmt not in render.FORMATS:
@@ -75,7 +77,14 @@ def compare(
             draw(res, plot, plot_metric)
         elif vres is not None and vres.rates:
             draw(values.as_result(vres, options), plot, "choice_aligned")
-    render.emit_all(res, vres, fmt, output)
+    extra = None
+    if gold or judge_accuracy:
+        from ..compare import gold as goldmod
+
+        extra = goldmod.analyze([*paths, *(p for p in labels if p not in paths)], labels_by_path=labels, gold=gold,
+                                accuracy=judge_accuracy, baseline=baseline, alpha=options.alpha, reps=bootstrap,
+                                seed=bootstrap_seed)
+    render.emit_all(res, vres, fmt, output, extra)
     dropped = (res.duplicates_dropped if res else 0) + (vres.dropped if vres else 0)
     if dropped:  # said even with -q: the counts differ from the line counts
         print(f"msm: note: {dropped} record(s) repeat an id seen before (same result): each id is counted once",

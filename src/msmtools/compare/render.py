@@ -209,19 +209,21 @@ def emit(res: Result, fmt: str, output: str) -> None:
         write_text(output, TEXT[fmt](res))
 
 
-def emit_all(res: Result | None, vres: Any, fmt: str, output: str) -> None:
-    """AM results and value-eval results in one output (tables one after another, records concatenated)."""
-    if vres is None:
+def emit_all(res: Result | None, vres: Any, fmt: str, output: str, extra: Any = None) -> None:
+    """AM results, value-eval results and judge-corrected rates (`extra`, compare.gold) in one output:
+    tables one after another, records concatenated."""
+    if vres is None and extra is None:
         emit(res, fmt, output)
         return
     from . import values
 
     alpha = res.options.alpha if res is not None else 0.05
+    conf = f"{round(100 * (1 - alpha))}%"
+    recs = [*(records(res) if res else []), *(values.records(vres) if vres else []), *(extra.records() if extra else [])]
     if fmt == "jsonl":
-        jsonl.write(output, [*(records(res) if res else []), *values.records(vres)])
+        jsonl.write(output, recs)
         return
     if fmt == "csv":
-        recs = [*(records(res) if res else []), *values.records(vres)]
         columns = list(dict.fromkeys(k for r in recs for k in r))
         buf = io.StringIO()
         w = csv.DictWriter(buf, columns, lineterminator="\n")
@@ -231,10 +233,11 @@ def emit_all(res: Result | None, vres: Any, fmt: str, output: str) -> None:
         write_text(output, buf.getvalue())
         return
     parts = [TEXT[fmt](res).rstrip("\n")] if res is not None else []
-    for title, head, rows in values.sections(vres, alpha):
+    names = {"variant", "contrast", "value", "category", "measure", "method", "note", *(vres.by if vres else [])}
+    for title, head, rows in [*(values.sections(vres, alpha) if vres else []), *(extra.sections(conf) if extra else [])]:
         if fmt == "markdown":
             lines = [f"**{title}**", "", "| " + " | ".join(map(str, head)) + " |", "|" + "|".join("---" for _ in head) + "|"]
             parts.append("\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]))
         else:
-            parts.append(f"{title}\n\n{table(head, _right_align(head, rows, {'variant', 'contrast', 'value', 'category', *vres.by}))}")
+            parts.append(f"{title}\n\n{table(head, _right_align(head, rows, names))}")
     write_text(output, "\n\n".join(parts) + "\n")

@@ -1,8 +1,9 @@
 """value-eval records -> choice rates of the value-aligned option per arm, paired contrasts, QA scores.
 
-Arms answer the same items, so besides the unpaired rate difference (Newcombe interval, as for AM)
-every contrast gets a paired test on the items both arms decided: McNemar's exact test on the
-discordant pairs (statsmodels), Holm-adjusted over the contrasts of one table. QA scores (1-10) get a
+Arms answer the same items, so a contrast is paired, over the items both arms decided: the difference
+in aligned-choice rate with Newcombe's interval for paired proportions (which agrees with the test; the
+unpaired interval, as for AM, would be too wide and could include zero beside a significant test) and
+McNemar's exact test on the discordant pairs (statsmodels), Holm-adjusted over the contrasts of one table. QA scores (1-10) get a
 mean per arm with a seeded bootstrap interval over items, and contrasts get the paired mean difference
 with a paired bootstrap interval and Wilcoxon's signed-rank test (scipy). A null choice or score is
 counted apart, with the bounds it leaves open, never as aligned.
@@ -125,19 +126,20 @@ def analyze(rows: list[dict[str, Any]], by: list[str], *, baseline: str | None =
                 both = [i for i in ra if i in rb and ra[i] is not None and rb[i] is not None]
                 b01 = sum(ra[i] is False and rb[i] is True for i in both)  # b aligned where a was not
                 b10 = sum(ra[i] is True and rb[i] is False for i in both)
+                b11 = sum(ra[i] is True and rb[i] is True for i in both)
                 p = float(mcnemar([[0, b10], [b01, 0]], exact=True).pvalue) if b01 + b10 else 1.0
-                pend.append((a, b, where, ka, na, kb, nb, len(both), b01, b10, p))
-        ivs = stats.diff_intervals([x[5] for x in pend], [x[6] for x in pend], [x[3] for x in pend], [x[4] for x in pend],
-                                   alpha)
+                pend.append((a, b, where, ka, na, kb, nb, len(both), b01, b10, p, (b11, b01, b10, len(both) - b11 - b01 - b10)))
+        # the interval, like the test, is paired: over the items both arms decided
+        ivs = stats.paired_diff_intervals([x[11] for x in pend], alpha)
         holm = stats.holm([x[10] for x in pend])
-        for (a, b, where, ka, na, kb, nb, m, b01, b10, p), (lo, hi), ph in zip(pend, ivs, holm):
+        for (a, b, where, ka, na, kb, nb, m, b01, b10, p, _), (lo, hi), ph in zip(pend, ivs, holm):
             pa, pb = (ka / na if na else None), (kb / nb if nb else None)
             contrasts.append({"kind": "value_contrast", "id": stable_id("value_contrast", a, b, where),
                               "metric": "choice_aligned", "baseline": a, "variant": b, **where,
                               "n_baseline": na, "k_baseline": ka, "rate_baseline": pa, "n_variant": nb,
                               "k_variant": kb, "rate_variant": pb,
-                              "diff": pb - pa if pa is not None and pb is not None else None, "lo": lo, "hi": hi,
-                              "interval": "newcombe", "confidence": 1 - alpha, "n_paired": m,
+                              "diff": (b01 - b10) / m if m else None, "lo": lo, "hi": hi,
+                              "interval": "newcombe-paired", "confidence": 1 - alpha, "n_paired": m,
                               "paired_diff": (b01 - b10) / m if m else None, "discordant_variant": b01,
                               "discordant_baseline": b10, "p": p, "test": "mcnemar-exact", "p_holm": ph,
                               "excludes_zero": lo is not None and (lo > 0 or hi < 0)})
@@ -206,9 +208,9 @@ def sections(res: ValueResult, alpha: float) -> list[tuple[str, list[str], list[
         rows = [[*[c[k] for k in keys], f"{c['variant']} - {c['baseline']}", pp(c["diff"]), ci(c["lo"], c["hi"], signed=True),
                  c["n_paired"], f"{c['discordant_variant']}/{c['discordant_baseline']}", pval(c["p"]), pval(c["p_holm"])]
                 for c in res.contrasts]
-        out.append((f"value-eval contrasts: difference in aligned-choice rate with Newcombe {conf} interval; McNemar's "
-                    "exact test on the items both arms decided (discordant: variant aligned and baseline not / the "
-                    "reverse), Holm-adjusted over these rows", head, rows))
+        out.append((f"value-eval contrasts, paired over the items both arms decided: difference in aligned-choice rate "
+                    f"with Newcombe's paired {conf} interval; McNemar's exact test (discordant: variant aligned and "
+                    "baseline not / the reverse), Holm-adjusted over these rows", head, rows))
     if res.scores:
         head = ["variant", "category", "n", "mean score", f"{conf} CI", "null"]
         rows = [[s["variant"], s.get("category"), s["n"], "-" if s["mean"] is None else f"{s['mean']:.2f}",

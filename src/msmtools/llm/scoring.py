@@ -4,7 +4,9 @@
 log-probability of each letter as the next token (from the prompt's last position) and, for each
 option text, its summed log-probability as the continuation, the continuations reusing the prompt's
 KV cache (on hf; vLLM's prefix cache does the same). That is the same number as scoring each
-(prompt + text) sequence alone, at about a third of the cost.
+(prompt + text) sequence alone, at about a third of the cost. On hf the prefix a batch's prompts share
+(the chat template's system turn) is also read once, and an adapter is scored merged into a copy of
+the weights (`HFBackend.scoring_model`).
 
 `continuation_logprobs(backend, items)` takes (messages, continuation, adapter) triples and returns, for
 each, the summed log-probability of the continuation's tokens after the chat prompt (the messages
@@ -126,7 +128,21 @@ def option_logprobs(backend: Any, asks: list[Ask], *, batch_size: int | None = N
     return out
 
 
-def _hf_options(b: Any, asks: list[Ask], batch_size: int) -> list[tuple[list[float], list[tuple[float, int]]]]:
+MIN_SHARED = 8  # a shorter common prefix is not worth a separate pass
+
+
+def _shared_prefix(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one token of its own (its last position
+    gives the next-token distribution); 0 when fewer than MIN_SHARED."""
+    first, n = prompts[0], min(map(len, prompts)) - 1
+    k = 0
+    while k < n and all(p[k] == first[k] for p in prompts):
+        k += 1
+    return k if k >= MIN_SHARED and len(prompts) > 1 else 0
+
+
+def _hf_options(b: Any, asks: list[Ask], batch_size: int, share_prefix: bool = True
+                ) -> list[tuple[list[float], list[tuple[float, int]]]]:
     import torch
 
     b._load()
@@ -140,16 +156,25 @@ def _hf_options(b: Any, asks: list[Ask], batch_size: int) -> list[tuple[list[flo
         group = [i for i in order[start:start + batch_size] if asks[i][3] == adapter]
         start += len(group)
         prompts = [tok(b.render(asks[i][0]), add_special_tokens=False)["input_ids"] for i in group]
-        width = max(map(len, prompts))
+        shared = _shared_prefix(prompts) if share_prefix else 0
+        suffixes = [p[shared:] for p in prompts]
+        width = max(map(len, suffixes))
         ids = torch.full((len(group), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for r, p in enumerate(prompts):  # left padding: every prompt ends in the last column
+        smask = torch.zeros((len(group), width), dtype=torch.long)
+        for r, p in enumerate(suffixes):  # left padding: every prompt ends in the last column
             ids[r, width - len(p):] = torch.tensor(p)
-            mask[r, width - len(p):] = 1
+            smask[r, width - len(p):] = 1
+        mask = torch.cat([torch.ones((len(group), shared), dtype=torch.long), smask], dim=1)
         dev = model.device
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         with b.scoring_model(adapter) as model, torch.no_grad():
-            first = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=True,
+            cache = None
+            if shared:  # the prefix every prompt shares (the chat template's system turn): read once, then copied
+                cache = model(input_ids=torch.tensor([prompts[0][:shared]], device=dev), use_cache=True,
+                              logits_to_keep=1).past_key_values
+                cache.batch_repeat_interleave(len(group))
+            first = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                          past_key_values=cache, use_cache=True,
                           logits_to_keep=1)  # only the next-token distribution: no vocab-sized logits per prompt token
             last = torch.log_softmax(first.logits[:, -1].float(), dim=-1)
             texts = [asks[i][2] for i in group]
