@@ -4,7 +4,7 @@
 # four of the eval's leaking conditions, scored by the gate alone (the embedded model cannot grade).
 #
 # Usage: scripts/am_control.sh [OUT]   (default out/am-control); a rerun reuses finished steps.
-# About 25 minutes of wall time on a 2-core CPU (training is most of it): a recipe, not part of the demo.
+# About 15 minutes of wall time on a 2-core CPU (training is most of it): a recipe, not part of the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/am-control}
@@ -18,11 +18,11 @@ say() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 
 train() {  # arm
   [ -s "$OUT/$1.json" ] && return
-  $MSM aft "$DATA/am_$1_chats.jsonl" --model default --epochs 3 --lr 1e-4 --seq-len 1024 --batch-tokens 2048 \
+  $MSM aft "$DATA/am_$1_chats.jsonl" --model default --epochs 1 --lr 3e-4 --seq-len 1024 --batch-tokens 2048 \
     --micro-batch 2 --seed 0 --label "$1" -o "$OUT/$1" > "$OUT/$1.json.tmp" 2>"$OUT/$1.log"
   mv "$OUT/$1.json.tmp" "$OUT/$1.json"
 }
-say "am-control: AFT of the leak and refuse arms (3 epochs, lr 1e-4, seed 0), side by side"
+say "am-control: AFT of the leak and refuse arms (1 epoch, lr 3e-4, seed 0), side by side"
 train leak & a=$!
 train refuse & b=$!
 wait $a && wait $b
