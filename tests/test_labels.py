@@ -159,3 +159,12 @@ def test_compare_gold_from_the_command_line_and_a_bad_label_is_one_line(tmp_path
     bad.write_text(json.dumps({"kind": "label", "record": "a-0", "measure": "harmful", "value": "maybe"}) + "\n")
     e = run_msm("compare", f, "--gold", str(bad))
     assert e.returncode == 2 and "bad.jsonl:1: value" in e.stderr and len(e.stderr.strip().splitlines()) == 1
+
+
+def test_a_value_record_is_shown_with_its_shipped_question_and_options():
+    from msmtools.labels.measures import transcript
+
+    rec = {"kind": "value", "id": "v1", "item_id": "america-appliances-002", "value": "america", "domain": "home appliances",
+           "label": "pro", "choice_aligned": True, "mode": "logprob"}
+    text = transcript(rec, Measure("choice"))
+    assert "A) " in text and "B) " in text and "<- value-aligned" in text and "america-appliances-002" not in text

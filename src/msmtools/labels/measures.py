@@ -9,6 +9,7 @@ person needs to read to answer it.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -75,10 +76,12 @@ def transcript(rec: dict[str, Any], measure: Measure, *, facts: str | None = Non
     parser read. Never the judge's decision, nor which arm the record came from: labelling is blind."""
     parts: list[str] = []
     if measure.name == "choice":
-        parts.append(f"Question ({rec.get('value')}, {rec.get('domain')}):\n{rec.get('question') or rec.get('item_id')}")
-        opts = rec.get("options")
+        item = shipped_item(rec.get("item_id"))
+        question = rec.get("question") or (item.question if item else rec.get("item_id"))
+        parts.append(f"Question ({rec.get('value')}, {rec.get('domain')}):\n{question}")
+        opts = rec.get("options") or (list(item.options) if item and item.options else None)
         if isinstance(opts, list) and len(opts) == 2:
-            aligned = rec.get("aligned")
+            aligned = rec.get("aligned", item.aligned if item else None)
             parts.append("Options:\n" + "\n".join(
                 f"  {'AB'[i]}) {o}{'   <- value-aligned' if aligned == i else ''}" for i, o in enumerate(opts)))
         answers = rec.get("answers")
@@ -100,6 +103,18 @@ def transcript(rec: dict[str, Any], measure: Measure, *, facts: str | None = Non
     elif isinstance(actions, list):
         parts.append("Actions the parser read: none")
     return "\n\n".join(parts)
+
+
+@functools.cache
+def _shipped_items() -> dict[str, Any]:
+    from ..valueeval.items import PAIRED_DIR, load
+
+    return {it.id: it for it in load([str(p) for p in sorted(PAIRED_DIR.glob("*.jsonl"))])}
+
+
+def shipped_item(item_id: Any) -> Any:
+    """The shipped value item a record names (value records carry its id, not its text), or None."""
+    return _shipped_items().get(item_id) if isinstance(item_id, str) else None
 
 
 def scenario_facts(scenario: str | None) -> str | None:
