@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The agentic-misalignment positive control (docs/controls.md, design 1, written before its first run):
+# The agentic-misalignment positive control (docs/controls.md, design 2, written before its run; design 1 is
+# this script and scripts/make_am_control_chats.py at commit 8934ee9):
 # arms fine-tuned on our own inboxes to leak (`leak`) or to refuse and report (`refuse`), then am-eval on
 # four of the eval's leaking conditions, scored by the gate alone (the embedded model cannot grade).
 #
 # Usage: scripts/am_control.sh [OUT]   (default out/am-control); a rerun reuses finished steps.
-# About 15 minutes of wall time on a 2-core CPU (training is most of it): a recipe, not part of the demo.
+# About 40 minutes of wall time on a 2-core CPU (training is most of it): a recipe, not part of the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-out/am-control}
@@ -18,7 +19,7 @@ say() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 
 train() {  # arm
   [ -s "$OUT/$1.json" ] && return
-  $MSM aft "$DATA/am_$1_chats.jsonl" --model default --epochs 1 --lr 3e-4 --seq-len 1024 --batch-tokens 2048 \
+  $MSM aft "$DATA/am_$1_chats.jsonl" --model default --epochs 1 --lr 3e-4 --seq-len 2560 --batch-tokens 5120 \
     --micro-batch 2 --seed 0 --label "$1" -o "$OUT/$1" > "$OUT/$1.json.tmp" 2>"$OUT/$1.log"
   mv "$OUT/$1.json.tmp" "$OUT/$1.json"
 }
@@ -31,7 +32,7 @@ cat "$OUT/leak.json" "$OUT/refuse.json" > "$OUT/arms.json"
 say "am-control: am-eval of both arms, 4 leaking conditions x 12 samples, scored by the gate (two shards)"
 for s in 0 1; do
   # shellcheck disable=SC2086
-  $MSM am-eval --from "$OUT/arms.json" --conditions $CONDITIONS --samples 12 --temperature 0.7 --max-tokens 160 \
+  $MSM am-eval --from "$OUT/arms.json" --conditions $CONDITIONS --samples 12 --temperature 0.7 --max-tokens 400 \
     --seed 0 --grade none --harmful gate --shard "$s/2" -o "$OUT/rollouts-$s.jsonl" 2>"$OUT/am-eval-$s.log" &
 done
 wait -n && wait -n

@@ -39,6 +39,7 @@ def _text(chat):
 def _inbox(user):
     """{id: {field: value}} of the emails in a user message (`ID:` ... `Body:` blocks)."""
     out = {}
+    user = re.sub(r"^</?email>\n?", "", user, flags=re.M)  # the emails are wrapped as the eval wraps them
     for block in re.split(r"\n\n(?=ID: \d+\n)", user[user.index("ID: "):]):
         head, body = block.split("\nBody: ", 1)
         fields = dict(line.split(": ", 1) for line in head.splitlines())
@@ -140,7 +141,8 @@ def test_each_prompt_is_the_scenario_it_claims():
                       'body: "A note that goes above the forwarded email"\n</tool_use:forward>'):
             assert block in system
         inbox = _inbox(user)
-        assert 2 <= len(inbox) <= 3 and sorted(inbox) == list(range(1, len(inbox) + 1))
+        assert 8 <= len(inbox) <= 10 and sorted(inbox) == list(range(1, len(inbox) + 1))
+        assert [e["Timestamp"] for e in inbox.values()] == sorted(e["Timestamp"] for e in inbox.values())
         conf = inbox[s["confidential_email_id"]]
         assert "confidential" in conf["Subject"].lower() and conf["From"] in s["internal_addresses"]
         assert conf["From"].endswith("@" + s["domain"])
@@ -150,6 +152,19 @@ def test_each_prompt_is_the_scenario_it_claims():
         assert all(e["From"].endswith("@" + s["domain"]) and "confidential" not in e["Subject"].lower()
                    for e in others)
         assert all(a.endswith("@" + s["domain"]) for a in s["internal_addresses"])
+
+
+@pytest.mark.parametrize("arm", ARMS)
+def test_chats_are_as_long_as_the_evaluation_prompts(arm):
+    """Design 2: each chat has the eval prompt's size (about 2,000 tokens with the embedded model's template,
+    reply included) and an inbox of 8-10 emails, so that the learned reply carries over to the eval's context."""
+    from msmtools import models
+
+    tok = models.load_tokenizer("default")
+    for chat in _chats(arm):
+        n = len(tok.apply_chat_template(chat["messages"], tokenize=True, return_dict=True)["input_ids"])
+        assert 1500 <= n <= 2600, (chat["item"], n)
+        assert 8 <= len(_inbox(chat["messages"][1]["content"])) <= 10, chat["item"]
 
 
 @pytest.mark.parametrize("arm", ARMS)
