@@ -93,7 +93,10 @@ def read_labels(path: str) -> dict[str, dict[str, dict[str, Any]]]:
                 raise MsmError(f"{jsonl.display_name(path)}:{line}: {f}: missing on a label record")
         if rec["value"] not in (True, False, "unsure"):
             raise MsmError(f"{jsonl.display_name(path)}:{line}: value: expected true, false or \"unsure\"")
-        Measure.parse(rec["measure"])
+        try:
+            Measure.parse(str(rec["measure"]))
+        except MsmError as e:
+            raise MsmError(f"{jsonl.display_name(path)}:{line}: measure: {e}") from None
         per = out.setdefault(rec["measure"], {})
         old = per.get(rec["record"])
         if old is None or old.get("who") == rec.get("who"):
@@ -150,17 +153,15 @@ def _judge_rate(judged: list[bool | None]) -> float | None:
 
 
 def _agreement(pairs: list[tuple[bool, bool]]) -> dict[str, float | None]:
+    """The judge against the labels on one arm: Cohen's kappa (statsmodels, via tagging.validate),
+    sensitivity and specificity."""
+    from ..tagging.validate import kappa
+
     tp = sum(y and j for y, j in pairs)
     fn = sum(y and not j for y, j in pairs)
     fp = sum(j and not y for y, j in pairs)
     tn = sum((not y) and (not j) for y, j in pairs)
-    n = tp + fn + fp + tn
-    kappa = None
-    if n:
-        po = (tp + tn) / n
-        pe = ((tp + fn) * (tp + fp) + (fp + tn) * (fn + tn)) / n ** 2
-        kappa = None if pe == 1 else (po - pe) / (1 - pe)
-    return {"kappa": kappa, "sensitivity": tp / (tp + fn) if tp + fn else None,
+    return {"kappa": kappa(tp, fp, fn, tn), "sensitivity": tp / (tp + fn) if tp + fn else None,
             "specificity": tn / (tn + fp) if tn + fp else None}
 
 
@@ -181,7 +182,8 @@ def _ppi_rate(measure: str, variant: str, pop: list[tuple[str, bool | None]], la
         notes.append(f"{rec['n_unsure']} unsure left out (biased if unsure goes with the answer)")
     if not all((lab.get("sample") or {}).get("random") for lab in mine.values()):
         notes.append("labels not drawn at random by msm label: the estimate is valid only if they were")
-    judged_l = {rid: dict(pop)[rid] for rid in sure}
+    judged_all = dict(pop)
+    judged_l = {rid: judged_all[rid] for rid in sure}
     if sure and len({j for j in judged_l.values()}) == 1 and len(sure) < len(pop):
         only = next(iter(judged_l.values()))
         notes.append(f"every labelled record was judged {('undecided' if only is None else str(only).lower())}: "
