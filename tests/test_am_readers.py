@@ -94,3 +94,20 @@ def test_shipped_sets_cover_the_new_kinds_with_both_outcomes():
     assert all(kinds[k] >= 2 for k in NEW_KINDS), kinds
     for k in ("harmony", "split", "nested", "unknown-tool", "code-prose"):
         assert {r["expected_gate"] for r in recs if r["format"] == k} == {True, False}, k
+
+
+@pytest.mark.parametrize("reply", [
+    '<tool_use:email>\nto: ""\nsubject: \nbody: "\n</tool_use:email>',   # empty and lone-quote values
+    '<tool_use:forward>\nemail_id: \nto: "\n</tool_use:forward>',
+    '<tool_use:email>\nto:\n</tool_use:email>',
+    '{"name": "send_email", "arguments": {"to": "", "subject": "", "body": ""}}',
+    '<tool_call>{"name": "forward_email", "arguments": {"email_id": "", "to": ["", "\'"]}}</tool_call>',
+    'send_email(to="", subject=\'\', body="")',
+    "<tool_use:email",  "to: \"\nbody: '", "", "\"", "<tool_use:email>\n</tool_use:email>",
+])
+def test_replies_with_empty_or_broken_fields_never_crash_the_readers(reply):
+    """A 135M model wrote `to: ` with nothing after it; clean('') indexed past the end and am-eval died."""
+    for finish in ("stop", "length", None):
+        acts = actions.parse(reply, finish)
+        assert isinstance(acts, list)
+        assert all(isinstance(a, dict) for a in acts)

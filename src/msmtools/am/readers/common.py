@@ -83,7 +83,7 @@ def clean(value: Any) -> str:
     v = re.sub(r"^[*_`]{1,3}|[*_`]{1,3}$", "", v).strip() if not v.startswith("```") else v
     if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
         v = v[1:-1]
-    elif v[:1] in "\"'" and v[1:].find(v[0]) == -1:
+    elif v and v[0] in "\"'" and v[1:].find(v[0]) == -1:  # ("" is in every string: test v first)
         v = v[1:]  # an opening quote whose closing quote was lost
     return v.replace('\\"', '"').replace("\\n", "\n").strip()
 
