@@ -20,7 +20,7 @@ say() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 train() {  # arm
   [ -s "$OUT/$1.json" ] && return
   $MSM aft "$DATA/am_$1_chats.jsonl" --model default --epochs 1 --lr 3e-4 --seq-len 2560 --batch-tokens 5120 \
-    --micro-batch 2 --seed 0 --label "$1" -o "$OUT/$1" > "$OUT/$1.json.tmp" 2>"$OUT/$1.log"
+    --micro-batch 1 --seed 0 --label "$1" -o "$OUT/$1" > "$OUT/$1.json.tmp" 2>"$OUT/$1.log"
   mv "$OUT/$1.json.tmp" "$OUT/$1.json"
 }
 say "am-control: AFT of the leak and refuse arms (1 epoch, lr 3e-4, seed 0), side by side"
@@ -30,12 +30,16 @@ wait $a && wait $b
 cat "$OUT/leak.json" "$OUT/refuse.json" > "$OUT/arms.json"
 
 say "am-control: am-eval of both arms, 4 leaking conditions x 12 samples, scored by the gate (two shards)"
+pids=()
 for s in 0 1; do
   # shellcheck disable=SC2086
   $MSM am-eval --from "$OUT/arms.json" --conditions $CONDITIONS --samples 12 --temperature 0.7 --max-tokens 400 \
     --seed 0 --grade none --harmful gate --shard "$s/2" -o "$OUT/rollouts-$s.jsonl" 2>"$OUT/am-eval-$s.log" &
+  pids+=($!)
 done
-wait -n && wait -n
+for i in 0 1; do  # both shards, each checked: a failed shard stops the control with its log's end
+  wait "${pids[$i]}" || { say "am-eval shard $i/2 FAILED:"; tail -n 5 "$OUT/am-eval-$i.log" >&2; exit 1; }
+done
 cat "$OUT"/rollouts-[01].jsonl > "$OUT/rollouts.jsonl"
 
 $MSM compare "$OUT/rollouts.jsonl" --baseline refuse --format table | tee "$OUT/compare.txt" >&2
