@@ -219,8 +219,16 @@ def test_target_tokens_keeps_the_shortest_id_ordered_prefix(tmp_path, spec_path,
     assert sorted(d["id"] for d in docs) == sorted(expect)
     assert calls < 1 + 2 + 4 + 4 + 8 + 16  # stopped early: not every document was generated
     assert all(r["stage"] == "target-tokens" for r in rejects)
-    with pytest.raises(MsmError, match="--target-tokens needs the whole corpus"):
-        docgen(capsys, spec_path, tmp_path / "s.jsonl", target_tokens=target, shard="0/2", **SMALL)
+    # Sharded with the target: each shard makes its whole share of the plan (never trimmed, no shortfall
+    # warning), and the unsharded pass over the shared cache reproduces the unsharded corpus with no calls.
+    shards = [docgen(capsys, spec_path, tmp_path / f"s{i}.jsonl", target_tokens=target, shard=f"{i}/2",
+                     cache=str(tmp_path / "c3"), chunk_size=4, **SMALL) for i in range(2)]
+    assert all("short of --target-tokens" not in s[2] and s[0] for s in shards)
+    made = {d["id"] for s in shards for d in s[0]}
+    assert made >= set(expect) and not {d["id"] for d in shards[0][0]} & {d["id"] for d in shards[1][0]}
+    joined, _, _, calls = docgen(capsys, spec_path, tmp_path / "j.jsonl", target_tokens=target,
+                                 cache=str(tmp_path / "c3"), chunk_size=4, **SMALL)
+    assert sorted(d["id"] for d in joined) == sorted(expect) and calls == 0
 
 
 def test_preview_runs_only_the_top_stages_and_writes_nothing(tmp_path, spec_path, capsys):

@@ -109,6 +109,14 @@ def test_shard_partition_is_deterministic_and_complete():
     sizes = [sum(s.owns(k) for k in keys) for s in shards]
     assert all(200 < n < 300 for n in sizes)
     assert jsonl.Shard.parse("2/4") == jsonl.Shard(2, 4)
+    # select: the run's whole set dealt by hash rank, so sizes differ by at most one, whatever the input order
+    conditions = [f"variant|condition-{i}" for i in range(27)]
+    picked = [jsonl.Shard(i, 27).select(conditions) for i in range(27)]
+    assert [len(p) for p in picked] == [1] * 27 and set().union(*picked) == set(conditions)
+    assert jsonl.Shard(3, 27).select(reversed(conditions)) == picked[3]
+    sizes = sorted(len(jsonl.Shard(i, 8).select(keys)) for i in range(8))
+    assert sizes[-1] - sizes[0] <= 1 and sum(sizes) == 1000
+    assert jsonl.Shard().select(keys) == set(keys)
     for bad in ("4/4", "x", "1/0", "-1/3"):
         with pytest.raises(MsmError, match="--shard"):
             jsonl.Shard.parse(bad)

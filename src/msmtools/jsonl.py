@@ -268,11 +268,23 @@ class Shard:
             raise MsmError(f"--shard {text!r}: need 0 <= i < n")
         return cls(i, n)
 
+    @staticmethod
+    def _hash(key: str) -> int:
+        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+
     def owns(self, key: str) -> bool:
+        """Membership from the key alone, for a stream whose whole set is not known in advance
+        (tag-reasoning); shard sizes then vary by chance (few keys, many shards: some get none)."""
         if self.count == 1:
             return True
-        h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
-        return h % self.count == self.index
+        return self._hash(key) % self.count == self.index
+
+    def select(self, keys: Iterable[str]) -> set[str]:
+        """The keys this shard owns among the run's whole set, balanced by construction: keys are
+        ranked by hash (independent of input order) and dealt round-robin, so shard sizes differ by at
+        most one (27 conditions over 27 shards: one each). The set must be the same in every shard."""
+        keys = sorted(set(keys), key=lambda k: (self._hash(k), k))
+        return set(keys[self.index::self.count])
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

@@ -76,8 +76,8 @@ def _read_existing(cfg: EvalConfig, planned: dict[str, tuple[Variant, Rendered]]
 def plan(cfg: EvalConfig) -> tuple[list[Unit], int, Summary]:
     """(units with their missing samples, number of rollouts already done, summary of those)."""
     rendered = {c.id: render(c, cfg.options, cfg.scenario_dir) for c in cfg.conditions}
-    owned = [(v, rendered[c.id]) for v in cfg.variants for c in cfg.conditions
-             if cfg.shard.owns(f"{v.shard_key}|{c.id}")]
+    mine = cfg.shard.select(f"{v.shard_key}|{c.id}" for v in cfg.variants for c in cfg.conditions)
+    owned = [(v, rendered[c.id]) for v in cfg.variants for c in cfg.conditions if f"{v.shard_key}|{c.id}" in mine]
     planned: dict[str, tuple[Variant, Rendered]] = {}
     ids: dict[tuple[int, int], str] = {}
     for ui, (v, r) in enumerate(owned):

@@ -68,10 +68,10 @@ def parse_verdict(c: Completion) -> tuple[str, str | None]:
 
 class ChatPipeline(Pipeline):
     def __init__(self, runner: Runner, judge: Runner | None, prompts: Prompts, opts: ChatOptions, *,
-                 count_tokens: Callable[[str], int], owns: Callable[[str], bool] = lambda key: True,
+                 count_tokens: Callable[[str], int], select: Callable[[list[str]], set[str]] = set,
                  plan_lock: Callable[[], Any] = contextlib.nullcontext, cache_folder: Path | None = None,
                  log: Callable[[str], None] | None = None):
-        super().__init__(runner, prompts, opts, count_tokens=count_tokens, owns=owns, plan_lock=plan_lock, log=log)
+        super().__init__(runner, prompts, opts, count_tokens=count_tokens, select=select, plan_lock=plan_lock, log=log)
         self.j = judge
         self.cache_folder = cache_folder
         self.verdicts = {"include": 0, "exclude": 0, None: 0}
@@ -98,9 +98,12 @@ class ChatPipeline(Pipeline):
             return [d["domain"] for d in done[key].value], "model"
         if o.fallback:
             self._fell_back("chat_domains")
+            titles = Outline(spec.text, spec.sections).titles(o.domains)
+            short = (f"; warning: only {len(titles)} of the {o.domains} planned domains, so about "
+                     f"{len(titles) / o.domains:.0%} of the planned chats" if len(titles) < o.domains else "")
             self.log(f"msm: {spec.spec_id}: chat domains: model reply unusable ({errs[0]['message']}); "
-                     f"using the spec's section titles")
-            return Outline(spec.text, spec.sections).titles(o.domains), "spec-sections"
+                     f"using the spec's section titles{short}")
+            return titles, "spec-sections"
         self._err(errs, spec, {})
         return [], "model"
 
@@ -145,7 +148,9 @@ class ChatPipeline(Pipeline):
 
     def run(self, spec: SpecIn) -> list[dict[str, Any]]:
         o = self.o
-        queries = [q for q in self.queries(spec) if self.owns(q["id"])]
+        queries = self.queries(spec)
+        mine = self.select([q["id"] for q in queries])
+        queries = [q for q in queries if q["id"] in mine]
         self.planned += len(queries)
         system = self.p.fill("response_system", spec=spec.text, model_name=spec.model_name,
                              provider_name=spec.provider_name, language=o.language)

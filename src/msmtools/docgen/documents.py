@@ -66,6 +66,9 @@ class DocOptions:
     framing: str = "descriptive"
     language: str = "English"
     target_tokens: int | None = None
+    # False in a shard: the target sizes the plan, the shard makes all of its share, and the unsharded
+    # pass over the shared cache keeps the id-ordered prefix (so sharded and unsharded corpora are equal).
+    stop_at_target: bool = True
     grow: tuple[str, ...] = ()  # with target_tokens: counts the user left open (doc_types, ideas) to fit the plan
     per_doc_tokens: float | None = None  # expected tokens per document (measured or from doc_words)
     fallback: bool = True
@@ -262,12 +265,9 @@ class DocumentPipeline(Pipeline):
         subs = self.plan(spec)
         names = self._names(spec)
         n = self.o.ideas
-        units = []  # (key, subdomain, doc type): the work units split between shards
-        for s in subs:
-            for t in s["doc_types"]:
-                key = stable_id("ideas", s["id"], t["doc_type"])
-                if self.owns(key):
-                    units.append((key, s, t))
+        units = [(stable_id("ideas", s["id"], t["doc_type"]), s, t) for s in subs for t in s["doc_types"]]
+        mine = self.select([key for key, _, _ in units])  # the work units split between shards
+        units = [u for u in units if u[0] in mine]
         tasks = [list_task(key, _user(self.p.fill("ideas", assertions=_bullets(s["assertions"]), count=n,
                                                   doc_type=t["doc_type"], doc_type_description=t["description"] or t["doc_type"],
                                                   domain=s["domain"], subdomain=s["subdomain"], **names)),
@@ -319,13 +319,14 @@ class DocumentPipeline(Pipeline):
                               domain=s["domain"], subdomain=s["subdomain"], words=o.doc_words, **names)
             return Task(p["id"], _user(msg), parse_doc, o.max_tokens(), keep_truncated=o.keep_truncated)
 
+        stop = o.target_tokens if o.stop_at_target else None
         # With --target-tokens, documents are made in id order (a fixed pseudo-random order that mixes
         # domains and types), a chunk at a time, until the corpus is big enough.
-        order = sorted(plans, key=lambda p: p["id"]) if o.target_tokens else plans
-        wave = getattr(self.r.llm, "chunk_size", 64) if o.target_tokens else max(1, len(order))
+        order = sorted(plans, key=lambda p: p["id"]) if stop else plans
+        wave = getattr(self.r.llm, "chunk_size", 64) if stop else max(1, len(order))
         done: dict[str, tuple[Any, str, int]] = {}
         total = considered = 0
-        while considered < len(order) and (not o.target_tokens or total < o.target_tokens):
+        while considered < len(order) and (not stop or total < stop):
             batch = order[considered:considered + wave]
             considered += len(batch)
             got, errs = self.r.run("documents", [task(p) for p in batch])
@@ -336,17 +337,17 @@ class DocumentPipeline(Pipeline):
                     done[p["id"]] = (got[p["id"]], text, self.count_tokens(text))
                     total += done[p["id"]][2]
         self.planned += considered  # ideas never needed for --target-tokens are not inputs
-        if o.target_tokens:
+        if stop:
             kept, total = set(), 0
             for p in order[:considered]:
-                if p["id"] in done and total < o.target_tokens:
+                if p["id"] in done and total < stop:
                     kept.add(p["id"])
                     total += done[p["id"]][2]
                 elif p["id"] in done:
                     self.errors.append({"kind": "error", "id": stable_id("error", "target-tokens", p["id"]),
                                         "stage": "target-tokens", "input_id": p["id"], "spec_id": spec.spec_id,
                                         "spec_sha": spec.sha, **self._where(p),
-                                        "message": f"not kept: the corpus had reached --target-tokens {o.target_tokens}"})
+                                        "message": f"not kept: the corpus had reached --target-tokens {stop}"})
             done = {k: v for k, v in done.items() if k in kept}
         docs = []
         for p in plans:

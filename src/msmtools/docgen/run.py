@@ -129,9 +129,6 @@ def run(specs_path: str, opts: RunOptions) -> int:
     if opts.extra.get("target_chats") and shard.count > 1:
         raise MsmError("--target-chats needs the whole corpus: run the shards without it, then rerun unsharded "
                        "with --target-chats (every chat comes from the shared cache, no model calls)")
-    if opts.extra.get("target_tokens") and shard.count > 1:
-        raise MsmError("--target-tokens needs the whole corpus: run the shards without it, then rerun unsharded "
-                       "with --target-tokens (every document comes from the shared cache, no model calls)")
     prompts = Prompts(opts.prompts)  # checked before any model is loaded
     rejects_path = opts.rejects or default_rejects(opts.output)
     if not opts.preview:
@@ -191,8 +188,9 @@ def run(specs_path: str, opts: RunOptions) -> int:
 def _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log):
     from .documents import DocOptions, DocumentPipeline
 
-    dopts = DocOptions(**{k: v for k, v in opts.extra.items() if k in DocOptions.__dataclass_fields__})
-    pipe = DocumentPipeline(runner, prompts, dopts, count_tokens=count_tokens, owns=shard.owns, plan_lock=plan_lock, log=log)
+    dopts = DocOptions(**{k: v for k, v in opts.extra.items() if k in DocOptions.__dataclass_fields__},
+                       stop_at_target=shard.count == 1)
+    pipe = DocumentPipeline(runner, prompts, dopts, count_tokens=count_tokens, select=shard.select, plan_lock=plan_lock, log=log)
 
     def preview(spec: SpecIn) -> None:
         subs = pipe.plan(spec, preview=True)
@@ -218,7 +216,7 @@ def _chats(opts, runner, judge_runner, prompts, count_tokens, shard, plan_lock, 
     from .chats import ChatOptions, ChatPipeline
 
     copts = ChatOptions(**{k: v for k, v in opts.extra.items() if k in ChatOptions.__dataclass_fields__})
-    pipe = ChatPipeline(runner, judge_runner, prompts, copts, count_tokens=count_tokens, owns=shard.owns,
+    pipe = ChatPipeline(runner, judge_runner, prompts, copts, count_tokens=count_tokens, select=shard.select,
                         plan_lock=plan_lock, cache_folder=folder, log=log)
 
     def preview(spec: SpecIn) -> None:
@@ -276,7 +274,8 @@ def _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, fo
                   "rejects_earlier": upstream, "model_calls": calls, "cache_hits": hits,
                   "stages": {row[0]: dict(zip(["items", "ok", "failed", "retried", "cut_off", "fallback"], row[1:]))
                              for row in rows}})
-    target = opts.extra.get("target_tokens") if opts.kind == "documents" else None
+    sharded = jsonl.Shard.parse(opts.shard).count > 1  # a shard holds a share of the corpus, never its target
+    target = opts.extra.get("target_tokens") if opts.kind == "documents" and not sharded else None
     got = sum(r.get("tokens") or 0 for r in records)
     if target and got < target:
         log(f"msm: docgen: warning: the corpus has {got:,} tokens, short of --target-tokens {target:,}: raise "

@@ -37,13 +37,13 @@ class Pipeline:
     """What the document and chat pipelines share: the runner, error records and fallback counts."""
 
     def __init__(self, runner: Runner, prompts: Any, opts: Any, *, count_tokens: Callable[[str], int],
-                 owns: Callable[[str], bool] = lambda key: True,
+                 select: Callable[[list[str]], set[str]] = set,
                  plan_lock: Callable[[], Any] = contextlib.nullcontext, log: Callable[[str], None] | None = None):
         self.r = runner
         self.p = prompts
         self.o = opts
         self.count_tokens = count_tokens
-        self.owns = owns  # does this shard own the work unit with this key?
+        self.select = select  # the work units (by key) this shard owns among all of them
         self.plan_lock = plan_lock
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.errors: list[dict[str, Any]] = []

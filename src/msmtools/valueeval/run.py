@@ -317,8 +317,9 @@ def run(cfg: ValueConfig) -> dict[str, Any]:
         backends = registry.Backends(progress=cfg.progress)
         rejects = jsonl.Rejects(cfg.rejects)
         try:
+            mine = cfg.shard.select(it.id for it in cfg.items)
             for v in cfg.variants:
-                todo = [it for it in cfg.items if cfg.shard.owns(it.id) and record_id(cfg, v, it) not in done]
+                todo = [it for it in cfg.items if it.id in mine and record_id(cfg, v, it) not in done]
                 counts["done_before"] += sum(1 for it in cfg.items if record_id(cfg, v, it) in done)
                 if not todo:
                     continue
