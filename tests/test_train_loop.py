@@ -237,6 +237,26 @@ def test_resume_after_kills(tmp_path, tiny_model):
     assert not work.exists()
 
 
+def test_resume_over_state_from_other_settings_stops_unless_asked_to_restart(tmp_path, tiny_model):
+    """A killed run, then its settings change (as when a study workflow reruns a stale job): --resume refuses
+    the old state; --resume --restart-changed discards it and trains from step 0 to the new settings."""
+    from msmtools.train import checkpoint
+
+    docs = write_docs(tmp_path / "docs.jsonl", n=48)
+    out = tmp_path / "r"
+    args = ["midtrain", str(docs), "-o", str(out), "--model", str(tiny_model), *SMALL, "--save-every", "2", "--max-steps", "4"]
+    assert run_msm(*args, env={"MSM_TRAIN_FAULT": "kill-after-step:3"}).returncode == -9
+    changed = [a if a != "4" else "5" for a in args]  # --max-steps 5: another run
+    r = run_msm(*changed, "--resume")
+    assert r.returncode == 2 and "saved for a different run" in r.stderr and "--restart-changed" in r.stderr
+    r = run_msm(*changed, "--resume", "--restart-changed")
+    assert r.returncode == 0, r.stderr
+    assert "starting over" in r.stderr and "resuming from" not in r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["steps"] == 5 and [s["step"] for s in steps(rec["metrics_path"])] == [1, 2, 3, 4, 5]
+    assert not checkpoint.work_dir_for(out).exists()
+
+
 def torchrun2(tmp_path: Path, tiny_model: Path, docs: Path, name: str, *extra: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "msmtools",

@@ -41,6 +41,7 @@ def aft(
     attn: t.Attn = D["attn"],
     save_every: t.SaveEvery = t.SAVE_EVERY,
     resume: t.Resume = False,
+    restart_changed: t.RestartChanged = False,
     metrics: t.Metrics = None,
     label: t.Label = None,
     fsdp: t.Fsdp = False,
@@ -59,7 +60,7 @@ def aft(
                     max_steps=max_steps, train_tokens=train_tokens, full=full, lora_rank=lora_rank, lora_alpha=lora_alpha,
                     lora_dropout=lora_dropout, seed=seed, bf16=bf16, grad_checkpointing=grad_checkpointing,
                     compile=compile, attn=attn, reasoning=reasoning, mix=tuple(mix or ()))
-    stage.aft(chats, output, model, cfg, from_=from_, resume=resume, save_every=save_every, metrics=metrics,
+    stage.aft(chats, output, model, cfg, from_=from_, resume=resume, restart_changed=restart_changed, save_every=save_every, metrics=metrics,
               label=label, show_mask=show_mask, fsdp=fsdp, trust_remote_code=trust_remote_code,
               allow_pickle=allow_pickle)
 

@@ -214,8 +214,29 @@ def weights_digest(model: Any, full: dict[str, Any] | None = None) -> str:
 # --- the loop ---------------------------------------------------------------------------------
 
 
+class _Restart(Exception):
+    """--resume --restart-changed met state saved for other data or settings: start over without it."""
+
+    def __init__(self, work: Path):
+        self.work = work
+
+
 def run(job: Job) -> dict[str, Any] | None:
     """Train; return the checkpoint record on rank 0 (None on other ranks)."""
+    try:
+        return _run(job)
+    except _Restart as r:
+        import dataclasses
+        import shutil
+
+        if Dist.from_env().main:
+            print(f"msm: {r.work}: saved for other data or settings; --restart-changed: starting over",
+                  file=sys.stderr, flush=True)
+            shutil.rmtree(r.work, ignore_errors=True)
+        return _run(dataclasses.replace(job, resume=False))
+
+
+def _run(job: Job) -> dict[str, Any] | None:
     import torch
 
     cfg, packed = job.cfg, job.packed
@@ -312,7 +333,11 @@ def run(job: Job) -> dict[str, Any] | None:
             if meta.get("fingerprint") != job.fingerprint:
                 from ..errors import MsmError
 
-                raise MsmError(f"{st}: saved for a different run (data or settings changed); remove {work} to start over")
+                if not job.extra.get("restart_changed"):
+                    raise MsmError(f"{st}: saved for a different run (data or settings changed); remove {work} to "
+                                   "start over (or pass --restart-changed)")
+                # The loaded state is thrown away with the model and optimizer it filled: rebuild both.
+                raise _Restart(work)
             start, tokens_done, last_loss = meta["step"], meta["tokens"], meta.get("loss")
             log(f"msm: resuming from {st.name} (step {start} of {total})")
     if dist.main:

@@ -111,7 +111,7 @@ def _finish(job: Any) -> None:
 def _job(stage: str, cfg: TrainConfig, model: str, model_path: str, packed: data.Packed, tok: Any, out: Path,
          metrics: str | None, label: str | None, dsha: str, resume: bool, save_every: int, fsdp: bool,
          trust_remote_code: bool, adapter_from: str | None = None, extra_record: dict | None = None,
-         allow_pickle: bool = False) -> Any:
+         allow_pickle: bool = False, restart_changed: bool = False) -> Any:
     from .loop import Job
 
     hp = cfg.hyperparameters()
@@ -125,11 +125,12 @@ def _job(stage: str, cfg: TrainConfig, model: str, model_path: str, packed: data
     return Job(stage=stage, cfg=cfg, model_path=model_path, packed=packed, tokenizer=tok, out=out, metrics=mpath,
                record=record, resume=resume, adapter_from=adapter_from, fsdp=fsdp, trust_remote_code=trust_remote_code,
                allow_pickle=allow_pickle,
-               fingerprint=stable_id(rid, packed.rows, cfg.seq_len), extra={"save_every": save_every})
+               fingerprint=stable_id(rid, packed.rows, cfg.seq_len), extra={"save_every": save_every,
+                                                                            "restart_changed": restart_changed})
 
 
 def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *, resume: bool = False,
-             save_every: int = 0, metrics: str | None = None, label: str | None = None, fsdp: bool = False,
+             restart_changed: bool = False, save_every: int = 0, metrics: str | None = None, label: str | None = None, fsdp: bool = False,
              trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
     _check_cfg(cfg)
     out, _, done = _out_paths(output, resume, inputs)
@@ -144,13 +145,13 @@ def midtrain(inputs: list[str], output: str, model: str, cfg: MidtrainConfig, *,
         corpus = data.token_budget(corpus, cfg.train_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("midtrain", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(texts), resume,
-               save_every, fsdp, trust_remote_code, allow_pickle=allow_pickle)
+               save_every, fsdp, trust_remote_code, allow_pickle=allow_pickle, restart_changed=restart_changed)
     _finish(job)
 
 
 def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig, *, from_: str | None = None,
-        resume: bool = False, save_every: int = 0, metrics: str | None = None, label: str | None = None,
-        show_mask: bool = False, fsdp: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
+        resume: bool = False, restart_changed: bool = False, save_every: int = 0, metrics: str | None = None,
+        label: str | None = None, show_mask: bool = False, fsdp: bool = False, trust_remote_code: bool = False, allow_pickle: bool = False) -> None:
     _check_cfg(cfg)
     if cfg.reasoning not in ("keep", "strip"):
         raise MsmError(f"--reasoning {cfg.reasoning}: expected keep or strip")
@@ -210,5 +211,6 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
         corpus = data.token_budget(corpus, cfg.train_tokens, cfg.seed)
     packed = data.Packed.pack(corpus, cfg.seq_len, tok.pad_token_id)
     job = _job("aft", cfg, model, model_path, packed, tok, out, metrics, label, data.data_sha(records_for_sha), resume,
-               save_every, fsdp, trust_remote_code, adapter_from=adapter_from, extra_record=extra, allow_pickle=allow_pickle)
+               save_every, fsdp, trust_remote_code, adapter_from=adapter_from, extra_record=extra, allow_pickle=allow_pickle,
+               restart_changed=restart_changed)
     _finish(job)
