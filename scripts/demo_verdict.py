@@ -5,8 +5,11 @@ control is its own family of one contrast, so its Holm adjustment is over that c
 (docs/controls.md, design 2 onwards). What ran is read back from the checkpoint records and set beside what
 the design fixed: a mismatch is printed, never hidden.
 
-    scripts/demo_verdict.py OUT                 # the demo (design 4: OUT/controls, OUT/study)
-    scripts/demo_verdict.py OUT --design 2      # `just controls` (scripts/controls.sh): design 2
+    scripts/demo_verdict.py OUT --design 4      # the demo (studies/demo.yaml: its `report` step)
+    scripts/demo_verdict.py OUT --design 2      # `just controls` (studies/controls.yaml)
+
+OUT is a study's output folder (docs/studies.md): value records in OUT/evals/{controls,study}/records.jsonl,
+checkpoint records in OUT/runs/ARM-sSEED/aft.json; the tables `msm compare` printed go to OUT/verdict/.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def records(path: Path) -> list[dict]:
 
 
 def compare(values: list[dict], arms: tuple[str, str], baseline: str, name: str, out: Path) -> list[dict]:
-    """`msm compare` over the records of `arms`: its table into OUT/NAME.txt, its records returned."""
+    """`msm compare` over the records of `arms`: its table into OUT/verdict/NAME.txt, its records returned."""
+    out = out / "verdict"
+    out.mkdir(parents=True, exist_ok=True)
     src = out / f"{name}.values.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in values if r["label"] in arms), encoding="utf-8")
     table = subprocess.run([MSM, "compare", str(src), "--baseline", baseline, "--format", "table"],
@@ -64,7 +69,7 @@ def ran(out: Path, design: int) -> tuple[str, list[str]]:
     """What the control arms' checkpoints say ran, and how it differs from the design."""
     fixed, seen, diffs = DESIGNS[design], [], []
     for arm, seed in ARMS.items():
-        rec = json.loads((out / f"{arm}.json").read_text(encoding="utf-8").splitlines()[0])
+        rec = json.loads((out / "runs" / f"{arm}-s{seed}" / "aft.json").read_text(encoding="utf-8").splitlines()[0])
         cfg = rec["config"]
         got = {"epochs": cfg["epochs"], "lr": cfg["lr"], "seed": rec.get("seed", cfg.get("seed"))}
         seen.append(f"{arm}: {got['epochs']} epoch(s), lr {got['lr']:g}, seed {got['seed']}, {rec['tokens']} tokens")
@@ -79,12 +84,11 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--design", type=int, choices=sorted(DESIGNS), default=4)
     args = ap.parse_args()
-    ctl = args.out / "controls" if args.design >= 3 else args.out
-    values = [r for p in sorted(ctl.glob("values-*.jsonl")) for r in records(p)]
+    values = records(args.out / "evals" / "controls" / "records.jsonl")
     n_items = len({r["item_id"] for r in values})
     pos = contrast(compare(values, ("pro", "anti"), "pro", "positive", args.out), "america")
     neg = contrast(compare(values, ("pro", "pro-seed1"), "pro", "negative", args.out), "america")
-    what_ran, diffs = ran(ctl, args.design)
+    what_ran, diffs = ran(args.out, args.design)
 
     d, lo, hi = interval(pos, -1)  # compare reports anti - pro: the control's outcome is pro - anti
     detected = d > 0 and pos["p_holm"] < ALPHA
@@ -96,7 +100,7 @@ def main() -> int:
         ("Negative control (value)", f"alarm if McNemar p < {ALPHA}, either way",
          fmt(nd, nlo, nhi, neg), "FALSE ALARM" if alarm else "no false alarm"),
     ]
-    study_file = args.out / "study" / "values.jsonl"
+    study_file = args.out / "evals" / "study" / "records.jsonl"
     words = []
     if study_file.exists():
         srecs = compare(records(study_file), ("america", "affordability"), "affordability", "study", args.out)

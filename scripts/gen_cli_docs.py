@@ -31,8 +31,10 @@ def render() -> str:
     parts = ["# CLI reference\n",
              "Generated from `--help` by `scripts/gen_cli_docs.py`; a test fails when it is stale.\n",
              "## msm\n", "```text\n" + help_text(["--help"]) + "```\n"]
-    for name in typer.main.get_command(app).commands:
+    for name, cmd in typer.main.get_command(app).commands.items():
         parts += [f"## msm {name}\n", "```text\n" + help_text([name, "--help"]) + "```\n"]
+        for sub in getattr(cmd, "commands", {}):  # a group (msm study): each of its commands too
+            parts += [f"### msm {name} {sub}\n", "```text\n" + help_text([name, sub, "--help"]) + "```\n"]
     return "\n".join(parts)
 
 

@@ -37,9 +37,11 @@ def test_the_arms_differ_only_in_the_answer_and_the_chats_are_current():
     assert r.returncode == 0, r.stderr
 
 
-def _checkpoint(d, arm, epochs, lr, seed):
+def _checkpoint(out, arm, epochs, lr, seed):  # where the study workflow puts a run's checkpoint record
     rec = {"kind": "checkpoint", "label": arm, "tokens": 8300, "config": {"epochs": epochs, "lr": lr, "seed": seed}}
-    (d / f"{arm}.json").write_text(json.dumps(rec) + "\n")
+    d = out / "runs" / f"{arm}-s{seed}"
+    d.mkdir(parents=True)
+    (d / "aft.json").write_text(json.dumps(rec) + "\n")
 
 
 def _values(n, aligned):  # aligned: arm -> function of the item index -> bool
@@ -54,14 +56,15 @@ def test_the_demo_verdict_reads_each_control_the_way_its_design_says(tmp_path):
     verdict must call the positive control detected with pro - anti = +33.3 points (not the reverse sign
     that compare's anti - pro contrast carries), the negative control quiet, and flag a setting that
     differs from the design fixed in advance."""
-    ctl = tmp_path / "controls"
-    ctl.mkdir()
-    _checkpoint(ctl, "pro", 3, 1e-4, 0)
-    _checkpoint(ctl, "anti", 3, 1e-4, 0)
-    _checkpoint(ctl, "pro-seed1", 2, 1e-4, 1)  # one epoch too few
+    _checkpoint(tmp_path, "pro", 3, 1e-4, 0)
+    _checkpoint(tmp_path, "anti", 3, 1e-4, 0)
+    _checkpoint(tmp_path, "pro-seed1", 2, 1e-4, 1)  # one epoch too few
+    ctl = tmp_path / "evals" / "controls"
+    ctl.mkdir(parents=True)
     recs = _values(231, {"pro": lambda i: i % 3 != 0, "anti": lambda i: i % 3 == 0, "pro-seed1": lambda i: i % 3 != 0})
-    (ctl / "values-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_verdict.py"), str(tmp_path)],
+    (ctl / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "demo_verdict.py"), str(tmp_path),
+                        "--design", "4"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     pos = next(x for x in r.stdout.splitlines() if x.startswith("Positive control"))

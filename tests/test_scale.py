@@ -165,11 +165,17 @@ def test_sizing_rules():
     assert sizing.size_chats(40, 250, 10_000) == {"domains": 40, "queries": 250}  # given counts stay
 
 
-def test_recipes_size_by_target():
-    text = (REPO / "justfile").read_text()
-    arm = text.split("\narm ")[1].split("\n\n")[0]
-    assert "--target-tokens {{tokens}}" in arm and "--doc-types" not in arm and "--target-chats {{chats}}" in arm
-    assert 'compare out="out/exp" baseline="base": setup' in text
+def test_paper_scale_studies_size_by_target():
+    """Every paper-scale corpus and chat set is sized by its target (docgen grows the hierarchy to reach it),
+    never by fixed counts that could fall short."""
+    from msmtools.study import config
+
+    for name in ("rules-vs-values", "general-vs-specific", "cheese", "subject-ablation", "framing-ablation", "anti-aft"):
+        s = config.load(REPO / "studies" / f"{name}.yaml")
+        for c in s.corpora.values():
+            assert c.target_tokens and not {"doc-types", "ideas"} & set(c.flags), (name, c.name)
+        for c in s.chats.values():
+            assert c.file or (c.target_chats and "queries" not in c.flags), (name, c.name)
 
 
 def test_two_streams_on_one_backend_do_not_stop_each_other(server):

@@ -41,7 +41,8 @@ def _root(
 
 
 # Pipeline order; a module that does not exist yet is simply not registered.
-COMMANDS = ("spec_render", "docgen", "midtrain", "aft", "am_eval", "value_eval", "tag_reasoning", "label", "compare")
+COMMANDS = ("spec_render", "docgen", "midtrain", "aft", "am_eval", "value_eval", "tag_reasoning", "label", "compare",
+            "study")
 
 
 def _register() -> None:
