@@ -209,3 +209,22 @@ evals:
     assert "america" in table and "untouched" in table
     again = subprocess.run(msm, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "Nothing to be done" in again.stderr
+
+
+def test_per_seed_data_and_the_graph(tmp_path):
+    """per_seed: true gives each seed its own corpus (docgen --seed); the graph names every rule."""
+    study = _toy(tmp_path)
+    text = study.read_text().replace("seeds: [0]", "seeds: [0, 1]")
+    text = text.replace("  rules: {spec: specs/rules.md, docgen: {domains: 2, subdomains: 1",
+                        "  rules: {spec: specs/rules.md, per_seed: true, docgen: {domains: 2, subdomains: 1")
+    study.write_text(text)
+    p = Plan(config.load(study))
+    assert p.corpus_ids() == ["rules-s0", "rules-s1", "value_augmented"]
+    assert p.docs(p.corpus_id("value_augmented", 0)) == p.docs(p.corpus_id("value_augmented", 1))
+    docgen = [c for c in _workflow(tmp_path, study) if " docgen " in c and "--kind documents" in c]
+    assert sorted(re.search(r"--seed (\d)", c).group(1) for c in docgen if "/rules.jsonl" in c) == ["0", "1"]
+    assert not any("--seed" in c for c in docgen if "/value_augmented.jsonl" in c)
+    mermaid = run.graph(str(study), out=str(tmp_path / "o2"))
+    assert "flowchart" in mermaid
+    for rule in ("spec", "corpus", "chats", "midtrain", "aft", "evaluate", "tag", "compare"):
+        assert f"[{rule}]" in mermaid
