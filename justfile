@@ -87,7 +87,8 @@ controls out="out/controls": setup
 
 # The agentic-misalignment positive control: leak vs refuse demonstrations, am-eval scored by the gate.
 am-control out="out/am-control": setup
-    scripts/am_control.sh {{out}}
+    {{msm}} study run studies/am-control.yaml --out {{out}} --cores 2 -- --quiet rules
+    @cat {{out}}/report.txt
 
 # Time `msm --help` (must stay under 0.5 s: heavy imports are lazy).
 bench-help: setup
