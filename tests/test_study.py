@@ -150,8 +150,15 @@ def test_planned_sizes_share_corpora_across_seeds():
     ("arms:\n  x: {}\nevals:\n  e: {kind: am, arms: [y]}\n", r"evals.e.arms: no arm 'y'"),
     ("arms:\n  x: {}\ncorpora:\n  c: {spec: no_such_spec}\n", r"corpora.c.spec: no_such_spec: no such spec file"),
     ("arms: [\n", r"x.yaml:\d+: not valid YAML"),
+    ("arms:\n  x: {aft: c, seeds: [one]}\nchats:\n  c: {file: README.md}\n", r"x.yaml:3: arms.x.seeds: expected a list of non-negative"),
+    ("arms: {x: {}}\nseeds: [0, 0]\n", r"seeds: a seed is listed twice"),
+    ("arms: {x: {}}\nevals:\n  e: {kind: value, values: [1]}\n", r"x.yaml:4: evals.e.values: expected item set names"),
+    ("arms: {x: {}}\nevals:\n  e: {kind: value, values: [nosuch]}\n", r"evals.e.values: nosuch: no such items file"),
+    ("arms: {\"a b\": {}}\n", r"x.yaml:2: arms.a b: a name of letters"),
+    ("1: 2\narms: {x: {}}\n", r"x.yaml:2: 1: unknown key"),
 ])
-def test_a_bad_config_is_one_line_naming_file_line_and_field(tmp_path, edit, message):
+def test_a_bad_config_is_one_line_naming_file_line_and_field(tmp_path, edit, message, monkeypatch):
+    monkeypatch.chdir(REPO)  # README.md, the file of one case, exists there
     p = tmp_path / "x.yaml"
     p.write_text("name: x\n" + edit)
     with pytest.raises(MsmError, match=message):
@@ -228,3 +235,13 @@ def test_per_seed_data_and_the_graph(tmp_path):
     assert "flowchart" in mermaid
     for rule in ("spec", "corpus", "chats", "midtrain", "aft", "evaluate", "tag", "compare"):
         assert f"[{rule}]" in mermaid
+
+
+def test_the_cli_says_a_bad_study_or_profile_in_one_line_and_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\narms:\n  a: {msm: nope}\n")
+    for args in (["study", "plan", str(bad)], ["study", "run", str(bad), "-n"],
+                 ["study", "run", str(STUDIES / "controls.yaml"), "--profile", "nope", "-n"]):
+        r = subprocess.run([sys.executable, "-m", "msmtools", *args], cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+        assert "Traceback" not in r.stderr

@@ -7,6 +7,8 @@ checked against the command that will receive them, so a misspelt option fails h
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,12 +121,13 @@ class _Where:
     def error(self, keys: tuple[str, ...], message: str) -> MsmError:
         line = None
         for n in range(len(keys), 0, -1):
-            if keys[:n] in self.lines:
-                line = self.lines[keys[:n]]
+            if tuple(map(str, keys[:n])) in self.lines:
+                line = self.lines[tuple(map(str, keys[:n]))]
                 break
-        return at(self.path, line, ".".join(keys) or None, message)
+        return at(self.path, line, ".".join(str(k) for k in keys) or None, message)
 
 
+@functools.lru_cache(maxsize=None)
 def _command_flags(command: str) -> set[str]:
     """The long option names `msm COMMAND` accepts (from the CLI itself, so the check cannot drift)."""
     import typer.main
@@ -218,9 +221,7 @@ def load(path: str | Path, out: str | None = None) -> Study:
     r = _Reader(path, raw, where)
     r.only((), TOP)
     name = r.get(("name",), str, required=True)
-    seeds = tuple(r.get(("seeds",), list, [0]))
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise where.error(("seeds",), f"expected a list of integers, got {seeds!r}")
+    seeds = _seeds(r, ("seeds",), [0])
     train = r.flags(("train",), "midtrain")
     r.flags(("train",), "aft")  # `train` reaches both stages, so both must take every flag
     msm_train = {**train, **r.flags(("msm_train",), "midtrain")}
@@ -228,7 +229,7 @@ def load(path: str | Path, out: str | None = None) -> Study:
 
     corpora = {}
     for cname in r.get(("corpora",), dict, {}):
-        k = ("corpora", cname)
+        k = ("corpora", _name(r, "corpora", cname))
         r.only(k, {"spec", "kind", "target_tokens", "shards", "per_seed", "docgen"})
         kind = r.get(k + ("kind",), str, "documents")
         if kind not in DOCUMENT_KINDS:
@@ -238,7 +239,7 @@ def load(path: str | Path, out: str | None = None) -> Study:
                                 r.flags(k + ("docgen",), "docgen"))
     chats = {}
     for cname in r.get(("chats",), dict, {}):
-        k = ("chats", cname)
+        k = ("chats", _name(r, "chats", cname))
         r.only(k, {"file", "spec", "target_chats", "per_seed", "docgen"})
         file, spec = r.get(k + ("file",), str), r.get(k + ("spec",), str)
         if bool(file) == bool(spec):
@@ -250,20 +251,20 @@ def load(path: str | Path, out: str | None = None) -> Study:
                                r.flags(k + ("docgen",), "docgen"))
     arms = {}
     for aname in r.get(("arms",), dict, required=True):
-        k = ("arms", aname)
+        k = ("arms", _name(r, "arms", aname))
         r.only(k, {"msm", "aft", "seeds", "msm_train", "aft_train"})
         msm, aft = r.get(k + ("msm",), str), r.get(k + ("aft",), str)
         if msm and msm not in corpora:
             raise where.error(k + ("msm",), f"no corpus {msm!r} under corpora")
         if aft and aft not in chats:
             raise where.error(k + ("aft",), f"no chat set {aft!r} under chats")
-        arm_seeds = tuple(r.get(k + ("seeds",), list, list(seeds)))
+        arm_seeds = _seeds(r, k + ("seeds",), list(seeds))
         arms[aname] = Arm(aname, msm, aft, arm_seeds if (msm or aft) else (),
                           {**msm_train, **r.flags(k + ("msm_train",), "midtrain")},
                           {**aft_train, **r.flags(k + ("aft_train",), "aft")})
     evals = {}
     for ename in r.get(("evals",), dict, {}):
-        k = ("evals", ename)
+        k = ("evals", _name(r, "evals", ename))
         r.only(k, {"kind", "arms", "shards", "values", "tags", "baseline", "plot", "flags", "tag_flags"})
         kind = r.get(k + ("kind",), str, required=True)
         if kind not in EVAL_KINDS:
@@ -276,6 +277,8 @@ def load(path: str | Path, out: str | None = None) -> Study:
         if baseline and baseline not in names:
             raise where.error(k + ("baseline",), f"{baseline!r} is not one of this evaluation's arms")
         values = tuple(r.get(k + ("values",), list, []))
+        for v in values:
+            _item_set(r, k + ("values",), v)
         if kind == "value" and not values:
             raise where.error(k + ("values",), "a value evaluation names its item sets (for example [america])")
         tags = r.get(k + ("tags",), str)
@@ -297,6 +300,37 @@ def load(path: str | Path, out: str | None = None) -> Study:
     return Study(path, name, out or r.get(("out",), str, f"out/{name}"), r.get(("model",), str, "default"),
                  r.flags(("render",), "spec-render"), r.flags(("generator",), "docgen"), corpora, chats, arms, evals,
                  frac, r.positive(("threads",), None), resources, report)
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _name(r: _Reader, section: str, name: object) -> str:
+    """Names become folder and file names and Snakemake wildcards: letters, digits and _ . + - only."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise r.w.error((section, str(name)), "a name of letters, digits and _ . + - (it names folders and files)")
+    return name
+
+
+def _seeds(r: _Reader, keys: tuple[str, ...], default: list[int]) -> tuple[int, ...]:
+    seeds = r.get(keys, list, default)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise r.w.error(keys, f"expected a list of non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise r.w.error(keys, f"a seed is listed twice: {seeds!r}")
+    return tuple(seeds)
+
+
+def _item_set(r: _Reader, keys: tuple[str, ...], value: object) -> None:
+    """A value-eval item set: a shipped name or a file, checked now rather than in the eval job."""
+    from ..valueeval import items
+
+    if not isinstance(value, str):
+        raise r.w.error(keys, f"expected item set names, got {value!r}")
+    try:
+        items.resolve(value)
+    except MsmError as e:
+        raise r.w.error(keys, str(e)) from None
 
 
 def _spec(r: _Reader, keys: tuple[str, ...]) -> str:

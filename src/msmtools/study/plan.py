@@ -44,7 +44,8 @@ class Plan:
     def __init__(self, study: Study, python: str | None = None):
         self.s = study
         self.out = Path(study.out)
-        self.msm = f"{q(python or sys.executable)} -m msmtools"
+        self.python = q(python or sys.executable)
+        self.msm = f"{self.python} -m msmtools"
         self.runs = {r.name: r for a in study.arms.values()
                      for r in ([Run(a, s) for s in a.seeds] if a.trained else [Run(a, None)])}
 
@@ -142,7 +143,7 @@ class Plan:
         """The size check between generation and the rename (`@` is the generated file); none without a target."""
         if not target:
             return ""
-        return (f"{self.msm.replace(' -m msmtools', ' -m msmtools.study.contract')} {kind} @ "
+        return (f"{self.python} -m msmtools.study.contract {kind} @ "
                 f"--target {target} --min-fraction {self.s.min_fraction} --name {q(name)}")
 
     def spec_cmd(self, stem: str, output: str) -> str:
@@ -159,13 +160,16 @@ class Plan:
         args += flag_args(flags)
         return f"{self._env()}{self.msm} docgen {q(self.spec(spec))} {' '.join(q(a) for a in args)}"
 
-    def _corpus(self, cid: str):
-        name = self._base(cid, self.s.corpora)
-        c = self.s.corpora[name]
+    def corpus_of(self, cid: str):
+        """(the corpus, its seed or None) of a corpus id (`NAME`, or `NAME-sSEED` for a per-seed corpus)."""
+        return self._of(cid, self.s.corpora)
+
+    def _of(self, cid: str, table: dict):
+        c = table[self._base(cid, table)]
         return c, (int(cid.rpartition("-s")[2]) if c.per_seed else None)
 
     def doc_part_cmd(self, cid: str, i: int, output: str) -> str:
-        c, seed = self._corpus(cid)
+        c, seed = self.corpus_of(cid)
         extra = f" --target-tokens {c.target_tokens}" if c.target_tokens else ""
         return self._finish(f"{self._docgen(c.spec, c.kind, c.flags, seed)}{extra} --shard {i}/{c.shards} "
                             f"-q -o {q(output + PARTIAL)}", output)
@@ -173,15 +177,13 @@ class Plan:
     def docs_cmd(self, cid: str, output: str) -> str:
         """The whole corpus: with shards, an unsharded pass over the shared cache (no model calls), which
         also token-matches to the target; then the size contract."""
-        c, seed = self._corpus(cid)
+        c, seed = self.corpus_of(cid)
         extra = f" --target-tokens {c.target_tokens}" if c.target_tokens else ""
         return self._finish(f"{self._docgen(c.spec, c.kind, c.flags, seed)}{extra} -q -o {q(output + PARTIAL)}",
                             output, self._contract("documents", c.target_tokens, cid))
 
     def chats_cmd(self, cid: str, output: str) -> str:
-        name = self._base(cid, self.s.chats)
-        c = self.s.chats[name]
-        seed = int(cid.rpartition("-s")[2]) if c.per_seed else None
+        c, seed = self._of(cid, self.s.chats)
         extra = f" --target-chats {c.target_chats}" if c.target_chats else ""
         return self._finish(f"{self._docgen(c.spec, 'chats', c.flags, seed)}{extra} -q -o {q(output + PARTIAL)}",
                             output, self._contract("chats", c.target_chats, cid))
@@ -211,7 +213,7 @@ class Plan:
                 "-o", str(d / stage)]
         gpus = int(self.resources("train").get("gpu") or 0)
         # More than one GPU: one process per GPU under torchrun (msm's training detects it; rank 0 prints the record).
-        launch = (self.msm.replace(" -m msmtools", f" -m torch.distributed.run --standalone --nproc-per-node {gpus} -m msmtools")
+        launch = (f"{self.python} -m torch.distributed.run --standalone --nproc-per-node {gpus} -m msmtools"
                   if gpus > 1 else self.msm)
         return self._finish(f"rm -rf {q(d / stage)} && {self._env()}{launch} {stage} {' '.join(q(a) for a in args)} "
                             f"> {q(output + PARTIAL)}", output)

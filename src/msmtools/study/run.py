@@ -46,10 +46,10 @@ def snakemake_argv(study_path: str, *, out: str | None, profile: str | None, dry
 
 def run(study_path: str, *, out: str | None = None, profile: str | None = None, dry_run: bool = False,
         cores: str | None = None, extra: list[str] | None = None) -> int:
-    study = load(study_path, out=out)  # a bad config fails here, in one line, before Snakemake starts
+    study = load(study_path, out=out)  # a bad config or profile fails here, in one line, before anything prints
+    argv = snakemake_argv(study_path, out=out, profile=profile, dry_run=dry_run, cores=cores, extra=extra or [])
     if dry_run:
         print(render_sizes(study), file=sys.stderr)
-    argv = snakemake_argv(study_path, out=out, profile=profile, dry_run=dry_run, cores=cores, extra=extra or [])
     return subprocess.run(argv).returncode
 
 
@@ -58,7 +58,10 @@ def graph(study_path: str, out: str | None = None, jobs: bool = False) -> str:
     load(study_path, out=out)
     argv = snakemake_argv(study_path, out=out, profile=None, dry_run=False, cores=None,
                           extra=["--dag" if jobs else "--rulegraph", "mermaid-js", "--quiet", "all"])
-    res = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise MsmError("snakemake did not draw the graph within 600 s") from None
     if res.returncode:
         raise MsmError(f"snakemake could not draw the graph: {res.stderr.strip().splitlines()[-1:]}")
     return res.stdout
