@@ -105,7 +105,8 @@ def test_shards_partition_the_units(tiny_model, tmp_path):
     for i in range(3):
         cfg = rollouts.EvalConfig(variants=vs, conditions=conds, samples=1, output=str(tmp_path / f"s{i}.jsonl"),
                                   shard=jsonl.Shard(i, 3), progress=False)
-        units, done, _ = rollouts.plan(cfg)
+        with rollouts._stage(cfg) as st:
+            units, done, _ = rollouts.plan(cfg, st)
         assert done == 0
         seen += [(u.variant.label, u.rendered.condition.id) for u in units]
     assert len(seen) == len(set(seen)) == 54

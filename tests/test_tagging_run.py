@@ -48,7 +48,7 @@ def test_records_keep_rollout_fields_and_add_tags(tmp_path, rollouts, tagger):
     path, recs = rollouts
     out = tmp_path / "tagged.jsonl"
     c = tag_file(str(path), tg, ts, output=str(out), rejects=None, batch_size=2, progress=False)
-    assert (c.inputs, c.tagged, c.rejected, c.null) == (7, 6, 1, 0)
+    assert (c.inputs, c.written, c.rejected, c.extra["with null tags"]) == (7, 6, 1, 0)
     got = list(jsonl.read(out))
     assert [r["rollout_id"] for r in got] == [f"r{i:03d}" for i in range(6)]
     first = got[0]
@@ -75,12 +75,12 @@ def test_rerun_and_killed_run_resume_without_duplicates(tmp_path, rollouts, tagg
     tag_file(str(path), tg, ts, output=str(out), rejects=None, progress=False)
     full = out.read_bytes()
     again = tag_file(str(path), tg, ts, output=str(out), rejects=None, progress=False)
-    assert (again.tagged, again.rejected, again.done_before) == (0, 0, 7)
+    assert (again.written, again.rejected, again.done_before) == (0, 0, 7)
     assert out.read_bytes() == full
     lines = full.splitlines(keepends=True)
     out.write_bytes(b"".join(lines[:2]) + lines[2][:25])  # killed mid-write: two records and a torn line
     resumed = tag_file(str(path), tg, ts, output=str(out), rejects=None, progress=False)
-    assert (resumed.tagged, resumed.done_before) == (4, 3)
+    assert (resumed.written, resumed.done_before) == (4, 3)
     assert sorted(out.read_bytes().splitlines()) == sorted(full.splitlines())
 
 
@@ -92,7 +92,7 @@ def test_shards_partition_the_input(tmp_path, rollouts, tagger):
         out = tmp_path / f"part{i}.jsonl"
         c = tag_file(str(path), tg, ts, output=str(out), rejects=str(tmp_path / f"rej{i}.jsonl"),
                      shard=jsonl.Shard(i, 3), progress=False)
-        assert c.tagged + c.rejected + c.other_shard == c.inputs == 7
+        assert c.written + c.rejected + c.other_shard == c.inputs == 7
         ids += [r["rollout_id"] for r in jsonl.read(out)] if out.exists() else []
         ids += [r["input_id"] for r in jsonl.read(tmp_path / f"rej{i}.jsonl")] if (tmp_path / f"rej{i}.jsonl").exists() else []
     assert sorted(ids) == [f"r{i:03d}" for i in range(7)]

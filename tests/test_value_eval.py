@@ -166,7 +166,7 @@ def test_generate_mode_reads_answers_judges_the_rest_and_nulls_position_picks(mo
                       output=str(out), progress=False)
     counts = run(cfg)
     recs = {x["item_id"]: x for x in _lines(out)}
-    assert counts["written"] == 3 and counts["null"] == 2
+    assert counts.written == 3 and counts.extra["null"] == 2
     assert recs[items[0].id]["choice_aligned"] is True and recs[items[0].id]["read_by"] == ["parsed", "parsed"]
     assert recs[items[1].id]["choice_aligned"] is None  # A in both orders: position, not preference
     assert recs[items[2].id]["read_by"] == ["judge", "judge"] and recs[items[2].id]["choice_aligned"] is None

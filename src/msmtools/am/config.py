@@ -145,20 +145,3 @@ class Backends(registry.Backends):
 def log(cfg: EvalConfig, msg: str) -> None:
     if cfg.progress:
         print(f"msm: am-eval: {msg}", file=sys.stderr)
-
-
-class Rejects(jsonl.Rejects):
-    """am-eval's error records (jsonl.Rejects), shown on stderr by input and sample when no file is given."""
-
-    def __init__(self, path: str | None):
-        super().__init__(path, describe=lambda r: f"am-eval: error: {r['input']} sample {r.get('sample')}")
-
-
-def default_rejects(output: str, rejects: str | None) -> str | None:
-    if rejects:
-        return rejects
-    if output == jsonl.STDIO:
-        return None
-    return (output[: -len(".jsonl")] if output.endswith(".jsonl") else output) + ".rejects.jsonl"
-
-

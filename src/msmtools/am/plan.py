@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 
-from .. import jsonl
+from ..driver import Stage
 from ..errors import at
 from .config import EvalConfig, log, models_same, rollout_id
 from .render import Rendered, render
@@ -47,16 +46,12 @@ def _count_tokens(cfg: EvalConfig, units: list[Unit]) -> tuple[dict[str, int], s
     return per, name
 
 
-def _read_existing(cfg: EvalConfig, planned: dict[str, tuple[Variant, Rendered]], summary: Summary) -> set[str]:
-    """Ids already in the output; those of this plan join the summary and must match its settings."""
-    done: set[str] = set()
-    if cfg.output == jsonl.STDIO or not os.path.exists(cfg.output):
-        return done
-    for line, rec in jsonl.iter_lines(cfg.output):
-        rid = rec.get("id")
-        if rec.get("kind") != "rollout" or not isinstance(rid, str) or rid in done:
-            continue  # a repeated id (two writers before locking existed) counts once
-        done.add(rid)
+def _check_existing(cfg: EvalConfig, stage: Stage, planned: dict[str, tuple[Variant, Rendered]],
+                    summary: Summary) -> None:
+    """Records already in the output become done; those of this plan join the summary and must match its
+    settings (a rerun with other sampling or other scenario text must not mix into one file)."""
+    for line, rec in stage.existing():
+        rid = rec["id"]
         if rid not in planned:
             continue
         _, r = planned[rid]
@@ -70,13 +65,13 @@ def _read_existing(cfg: EvalConfig, planned: dict[str, tuple[Variant, Rendered]]
             raise at(cfg.output, line, "prompt_sha", f"rollouts of {r.condition.id} in this output were made from "
                      "different scenario text; write to another output file")
         summary.add(rec)
-    return done
+    stage.resume()
 
 
-def plan(cfg: EvalConfig) -> tuple[list[Unit], int, Summary]:
+def plan(cfg: EvalConfig, stage: Stage) -> tuple[list[Unit], int, Summary]:
     """(units with their missing samples, number of rollouts already done, summary of those)."""
     rendered = {c.id: render(c, cfg.options, cfg.scenario_dir) for c in cfg.conditions}
-    mine = cfg.shard.select(f"{v.shard_key}|{c.id}" for v in cfg.variants for c in cfg.conditions)
+    mine = stage.mine(f"{v.shard_key}|{c.id}" for v in cfg.variants for c in cfg.conditions)
     owned = [(v, rendered[c.id]) for v in cfg.variants for c in cfg.conditions if f"{v.shard_key}|{c.id}" in mine]
     planned: dict[str, tuple[Variant, Rendered]] = {}
     ids: dict[tuple[int, int], str] = {}
@@ -86,13 +81,17 @@ def plan(cfg: EvalConfig) -> tuple[list[Unit], int, Summary]:
             planned[rid] = (v, r)
             ids[(ui, j)] = rid
     summary = Summary()
-    done = _read_existing(cfg, planned, summary)
+    _check_existing(cfg, stage, planned, summary)
+    done = stage.done
     units = []
     for ui, (v, r) in enumerate(owned):
         missing = [j for j in range(cfg.samples) if ids[(ui, j)] not in done]
         if missing:
             units.append(Unit(v, r, missing))
     already = sum(1 for rid in planned if rid in done)
+    stage.counts.inputs = len(planned)
+    stage.counts.done_before = already
+    stage.counts.other_shard = len(cfg.variants) * len(cfg.conditions) * cfg.samples - len(planned)
     return units, already, summary
 
 

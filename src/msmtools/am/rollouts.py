@@ -15,8 +15,8 @@ the old and new verdicts.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 import threading
+from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -25,8 +25,9 @@ from ..errors import MsmError, at
 from . import actions as act
 from . import gates
 from .conditions import Condition, parse
-from .config import (GRADE_MODES, HARMFUL_MODES, Backends, EvalConfig, Rejects, default_chunk,  # noqa: F401
-                     default_rejects, log, models_same, rollout_id)
+from ..driver import Stage
+from .config import (GRADE_MODES, HARMFUL_MODES, Backends, EvalConfig, default_chunk,  # noqa: F401
+                     log, models_same, rollout_id)
 from .grading import grade_records, grader_failure
 from .plan import Unit, announce, chunks, check_models, plan  # noqa: F401
 from .render import PromptOptions, Rendered, render
@@ -43,29 +44,23 @@ def run(cfg: EvalConfig) -> Summary:
     """
     cfg.check()
     check_models(cfg)
-    # opening the writer first repairs a torn last line before the output is read for resuming
-    with jsonl.Writer(cfg.output, append=cfg.output != jsonl.STDIO) as writer:
-        units, already, summary = plan(cfg)
+    with _stage(cfg) as st:
+        units, already, summary = plan(cfg, st)
         announce(cfg, units, already)
         todo = sum(len(u.missing) for u in units)
-        rejects = Rejects(default_rejects(cfg.output, cfg.rejects))
         backends = Backends(cfg)
-        written = 0
-
-        write_lock = threading.Lock()
+        summary_lock = threading.Lock()
 
         def finish(recs: list[dict[str, Any]], rends: list[Rendered]) -> None:
-            nonlocal written
             failed = set(grade_records(cfg, backends, recs, rends))
-            with write_lock:  # grading batches may finish in several threads
-                for i, rec in enumerate(recs):
-                    if i in failed:
-                        rejects.write(grader_failure(rec))
-                        continue
-                    writer.write(rec)
+            for i, rec in enumerate(recs):  # grading batches may finish in several threads
+                if i in failed:
+                    st.reject(grader_failure(rec))
+                    continue
+                st.write(rec)
+                with summary_lock:
                     summary.add(rec)
-                written += len(recs) - len(failed)
-                log(cfg, f"{written}/{todo} rollouts written")
+            log(cfg, f"{st.counts.written}/{todo} rollouts written")
 
         overlap = cfg.gen.backend == "openai" and cfg.grader_opts.backend == "openai"
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="am-grade") if overlap else None
@@ -79,10 +74,10 @@ def run(cfg: EvalConfig) -> Summary:
                 if pool is None:
                     backends.release(keep=gen)
                 if hasattr(gen, "stream"):  # a server: one stream of samples, graded in batches as they come
-                    _stream(cfg, gen, group, rejects, finish)
+                    _stream(cfg, gen, group, st.reject, finish)
                     continue
                 for chunk in chunks(group, cfg.chunk_size):
-                    recs, rends = generate_chunk(cfg, gen, chunk, rejects)
+                    recs, rends = generate_chunk(cfg, gen, chunk, st.reject)
                     if pending is not None:
                         pending.result()  # the previous chunk is graded and written first: order is kept
                         pending = None
@@ -96,17 +91,26 @@ def run(cfg: EvalConfig) -> Summary:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
             backends.close()
-            rejects.close()
-        if rejects.count:
-            log(cfg, f"{rejects.count} rollout(s) failed; error records in {rejects.path or 'the log above'} "
-                      "(a rerun retries them)")
+    _report(cfg, st)
     return summary
+
+
+def _stage(cfg: EvalConfig) -> Stage:
+    return Stage("am-eval", cfg.output, rejects=cfg.rejects, shard=cfg.shard, chunk_size=cfg.chunk_size,
+                 progress=cfg.progress, kinds=("rollout",), unit="rollouts",
+                 describe=lambda r: f"am-eval: error: {r['input']} sample {r.get('sample')}")
+
+
+def _report(cfg: EvalConfig, st: Stage) -> None:
+    if st.counts.rejected:
+        log(cfg, f"{st.counts.rejected} rollout(s) failed; error records in {st.rejects_path or 'the log above'} "
+                 "(a rerun retries them)")
 
 
 GRADERS = 4  # grading batches in flight at once beside the generation stream
 
 
-def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects, finish: Any) -> None:
+def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], reject: Any, finish: Any) -> None:
     """Server backends: samples stream in as they finish; each batch of `concurrency` replies is graded and
     written in a worker while generation goes on, so no stalled request or slow grader idles the server."""
     from .sample import stream_samples
@@ -128,7 +132,7 @@ def _stream(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects, fini
                 f.result()  # re-raise a grading failure at once
                 futures.remove(f)
 
-        for rec, r in stream_samples(cfg, gen, units, rejects):
+        for rec, r in stream_samples(cfg, gen, units, reject):
             recs.append(rec)
             rends.append(r)
             if len(recs) >= batch_size:
@@ -166,34 +170,31 @@ def grade_only(cfg: EvalConfig, source: str) -> tuple[Summary, tuple[float | Non
         raise MsmError(f"--grade-only: the output {cfg.output} is the input; write the re-graded records elsewhere")
     summary = Summary()
     pairs: list[tuple[bool, bool]] = []
-    with jsonl.Writer(cfg.output, append=cfg.output != jsonl.STDIO) as writer:
-        done: set[str] = set()
-        if cfg.output != jsonl.STDIO and os.path.exists(cfg.output):
-            for _, rec in jsonl.iter_lines(cfg.output):
-                if rec.get("kind") == "rollout" and isinstance(rec.get("id"), str):
-                    done.add(rec["id"])
-                    summary.add(rec)
-                    _pair(rec, pairs)
+    with _stage(cfg) as st:
+        for _, rec in st.existing():
+            summary.add(rec)
+            _pair(rec, pairs)
+        done = st.resume()
         backends = Backends(cfg)
-        rejects = Rejects(default_rejects(cfg.output, cfg.rejects))
         rendered: dict[tuple, Rendered] = {}
-        batch: list[tuple[dict[str, Any], Rendered]] = []
         skipped = stale = 0
 
-        def flush() -> None:
+        def regrade(batch: list[tuple[dict[str, Any], Rendered]]) -> list[dict[str, Any]]:
             recs = [r for r, _ in batch]
             failed = set(grade_records(cfg, backends, recs, [r for _, r in batch]))
+            out = []
             for i, rec in enumerate(recs):
                 if i in failed:
-                    rejects.write(grader_failure(rec))
+                    out.append(grader_failure(rec))
                     done.discard(rec["id"])
                     continue
-                writer.write(rec)
+                out.append(rec)
                 summary.add(rec)
                 _pair(rec, pairs)
-            batch.clear()
+            return out
 
         try:
+            batch: list[tuple[dict[str, Any], Rendered]] = []
             for name, line, rec in jsonl.read_many([source]):
                 if rec.get("kind") != "rollout":
                     skipped += 1
@@ -201,6 +202,7 @@ def grade_only(cfg: EvalConfig, source: str) -> tuple[Summary, tuple[float | Non
                 where = (name, line)
                 rid = jsonl.field(rec, "id", str, where)
                 if rid in done:
+                    st.counts.done_before += 1
                     continue
                 cond = _condition_of(rec, where)
                 opts = PromptOptions(jsonl.field(rec, "model_name", str, where, "Alex"),
@@ -218,15 +220,14 @@ def grade_only(cfg: EvalConfig, source: str) -> tuple[Summary, tuple[float | Non
                 batch.append((new, r))
                 done.add(rid)
                 if len(batch) >= cfg.chunk_size:
-                    flush()
-            if batch:
-                flush()
+                    st.run(batch, regrade)
+                    batch = []
+            st.run(batch, regrade)
         finally:
             backends.close()
-            rejects.close()
-        if rejects.count:
-            log(cfg, f"{rejects.count} rollout(s) could not be graded; error records in {rejects.path or 'the log above'} "
-                      "(a rerun retries them)")
+    if st.counts.rejected:
+        log(cfg, f"{st.counts.rejected} rollout(s) could not be graded; error records in "
+                 f"{st.rejects_path or 'the log above'} (a rerun retries them)")
     if skipped:
         log(cfg, f"{skipped} non-rollout record(s) in {jsonl.display_name(source)} left alone")
     if stale:

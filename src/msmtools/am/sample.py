@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import actions as act
 from . import gates
-from .config import EvalConfig, Rejects, rollout_id
+from .config import EvalConfig, rollout_id
 from .plan import Unit
 from .render import Rendered
 from .variants import Variant, describe
@@ -68,7 +69,7 @@ def _failed(cfg: EvalConfig, u: Unit, j: int, message: str) -> dict[str, Any]:
             "input": u.rendered.condition.id, "label": u.variant.label, "sample": j, "message": message}
 
 
-def stream_samples(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Rejects):
+def stream_samples(cfg: EvalConfig, gen: Any, units: list[Unit], reject: Callable[[dict[str, Any]], None]):
     """(record, rendered) per sample as each comes back from a server backend, one request per sample
     (seed + j, as a batched request would draw it); failed samples become error records."""
     from ..llm import Request, Sampling
@@ -88,7 +89,7 @@ def stream_samples(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Reject
         u, j = plan[k]
         comp = comps[0]
         if comp.error or comp.finish_reason == "error":
-            rejects.write(_failed(cfg, u, j, comp.error or "generation failed"))
+            reject(_failed(cfg, u, j, comp.error or "generation failed"))
             continue
         yield rollout_record(cfg, u.variant, u.rendered, comp, j, cfg.seed + j, desc, 1, cfg.seed + j), u.rendered
     if seen != len(plan):  # every planned sample is a record or an error record: never a silent gap
@@ -99,7 +100,7 @@ def stream_samples(cfg: EvalConfig, gen: Any, units: list[Unit], rejects: Reject
 
 
 def generate_chunk(cfg: EvalConfig, gen: Any, chunk: list[tuple[Unit, list[int]]],
-                    rejects: Rejects) -> tuple[list[dict[str, Any]], list[Rendered]]:
+                    reject: Callable[[dict[str, Any]], None]) -> tuple[list[dict[str, Any]], list[Rendered]]:
     """One backend call for the chunk's requests; ungraded records, and error records for failed samples."""
     from ..llm import Request, Sampling
 
@@ -115,7 +116,7 @@ def generate_chunk(cfg: EvalConfig, gen: Any, chunk: list[tuple[Unit, list[int]]
         for k, comp in enumerate(comps):
             j = run_[0] + (comp.index if comp.index is not None else k)
             if comp.error or comp.finish_reason == "error":
-                rejects.write(_failed(cfg, u, j, comp.error or "generation failed"))
+                reject(_failed(cfg, u, j, comp.error or "generation failed"))
                 continue
             seed = comp.seed if comp.seed is not None else cfg.seed + j
             recs.append(rollout_record(cfg, u.variant, u.rendered, comp, j, seed, desc, req.sampling.n, req.sampling.seed))

@@ -67,7 +67,9 @@ def am_eval(
         raise MsmError(f"--extra-instructions {extra_instructions}: expected one of {', '.join(C.EXTRAS)}")
     from .. import outputs
 
-    rejects = rollouts.default_rejects(output, rejects)
+    from ..driver import rejects_path
+
+    rejects = rejects_path(output, rejects)
     checking = check_gates is not None or check_grader is not None
     outputs.check([("-o", output), ("--rejects", None if checking or render_only else rejects)],
                   [("--from", from_), ("--grade-only", grade_only), ("--check-gates", check_gates),

@@ -52,9 +52,9 @@ def tag_reasoning(
         raise MsmError("give either ROLLOUTS.jsonl or --validate LABELS.jsonl, not both")
     sh = jsonl.Shard.parse(shard)
     from .. import outputs
-    from ..tagging.run import default_rejects
+    from ..driver import rejects_path
 
-    outputs.check([("-o", output), ("--rejects", None if validate else (rejects or default_rejects(output))),
+    outputs.check([("-o", output), ("--rejects", None if validate else rejects_path(output, rejects)),
                    ("--predictions", predictions)],
                   [("", rollouts), ("--validate", validate), ("--spec", spec if spec and Path(spec).exists() else None),
                    ("--rubric", rubric)])
@@ -82,10 +82,8 @@ def tag_reasoning(
         else:
             from ..tagging.run import tag_file
 
-            counts = tag_file(rollouts, tg, ts, output=output, rejects=rejects, shard=sh,
-                              batch_size=chunk_size, progress=not quiet)
-            if not quiet:
-                print(f"msm: {counts.summary()}", file=sys.stderr)
+            tag_file(rollouts, tg, ts, output=output, rejects=rejects, shard=sh, batch_size=chunk_size,
+                     progress=not quiet)
     finally:
         tg.close()
 

@@ -49,9 +49,9 @@ def value_eval(
     main, judge = gen[""].opts, gen["judge"]
     if mode is None:
         mode = "judge" if loaded[0].kind == "qa" else ("generate" if main.backend == "openai" else "logprob")
-    if rejects is None and output != jsonl.STDIO:
-        rejects = (output[: -len(".jsonl")] if output.endswith(".jsonl") else output) + ".rejects.jsonl"
-    outputs.check([("-o", output), ("--rejects", rejects)],
+    from ..driver import rejects_path
+
+    outputs.check([("-o", output), ("--rejects", rejects_path(output, rejects))],
                   [("", str(itemsmod.resolve(n))) for n in items] + [("--from", from_), ("--rubric", rubric)])
     if from_ is not None and model not in (None, "-"):
         raise MsmError("--from and --model: give one (checkpoint records, or a model)")
@@ -68,11 +68,7 @@ def value_eval(
               "model itself (records say judge.self: true)", file=sys.stderr)
     cfg.check()
     cfg.check_models()
-    counts = run(cfg)
-    if not quiet:
-        print(f"msm: value-eval: {counts['written']} records written ({counts['null']} null: undecided, counted apart), "
-              f"{counts['done_before']} already done, {counts['failed']} failed (error records; a rerun retries them)",
-              file=sys.stderr)
+    run(cfg)
 
 
 def register(app: typer.Typer) -> None:

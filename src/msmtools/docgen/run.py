@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import jsonl, models
+from .. import driver, jsonl, models
 from ..errors import MsmError
 from ..llm import registry
 from ..llm.cache import CachedBackend
@@ -100,14 +100,6 @@ def passages(specs_path: str, opts: RunOptions) -> int:
     return 0
 
 
-def default_rejects(output: str) -> str | None:
-    if output == jsonl.STDIO:
-        return None
-    p = Path(output)
-    stem = p.name[:-len(".jsonl")] if p.name.endswith(".jsonl") else p.name
-    return str(p.with_name(stem + ".rejects.jsonl"))
-
-
 def cache_folder(opts: RunOptions) -> Path:
     if opts.cache:
         return Path(opts.cache)
@@ -130,7 +122,7 @@ def run(specs_path: str, opts: RunOptions) -> int:
         raise MsmError("--target-chats needs the whole corpus: run the shards without it, then rerun unsharded "
                        "with --target-chats (every chat comes from the shared cache, no model calls)")
     prompts = Prompts(opts.prompts)  # checked before any model is loaded
-    rejects_path = opts.rejects or default_rejects(opts.output)
+    rejects_path = driver.rejects_path(opts.output, opts.rejects)
     if not opts.preview:
         outputs.check([("-o", opts.output), ("--rejects", rejects_path), ("--stats", opts.stats)],
                       [("", specs_path)])
@@ -156,27 +148,32 @@ def run(specs_path: str, opts: RunOptions) -> int:
     def plan_lock():
         return models.file_lock(folder / ".plan.lock")
 
+    # rebuilt from the cache on every run: output and rejects are written whole (atomically) when it ends
+    stage = driver.Stage("docgen", jsonl.STDIO if opts.preview else opts.output,
+                         rejects=None if opts.preview else rejects_path, shard=shard,
+                         append=False, progress=opts.progress)
     try:
-        if opts.kind == "documents":
-            pipe, summary = _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log)
-        else:
-            pipe, summary = _chats(opts, runner, judge_runner, prompts, count_tokens, shard, plan_lock, folder, log)
-        if opts.preview:
+        with stage:
+            if opts.kind == "documents":
+                pipe, summary = _documents(opts, runner, prompts, count_tokens, stage.mine, plan_lock, log)
+            else:
+                pipe, summary = _chats(opts, runner, judge_runner, prompts, count_tokens, stage.mine, plan_lock,
+                                       folder, log)
+            if opts.preview:
+                for s in specs:
+                    summary(s)
+                return 0
+            records: list[dict[str, Any]] = []
             for s in specs:
-                summary(s)
-            return 0
-        records: list[dict[str, Any]] = []
-        for s in specs:
-            records.extend(pipe.run(s))
+                records.extend(pipe.run(s))
+            stage.counts.inputs = pipe.planned
+            for rec in records + pipe.errors:
+                stage.emit(rec)
     finally:
         llm.cache.close()
         if judge_llm is not None and judge_llm is not llm:
             judge_llm.cache.close()
         backends.close()
-
-    jsonl.write(opts.output, records)
-    if rejects_path:
-        jsonl.write(rejects_path, pipe.errors)
     _report(opts, runner, judge_runner, pipe, records, specs, llm, judge_llm, folder, rejects_path, log)
     if not records and pipe.errors:
         log(f"msm: docgen: error: no {opts.kind} were produced; {len(pipe.errors)} error record(s) "
@@ -185,12 +182,12 @@ def run(specs_path: str, opts: RunOptions) -> int:
     return 0
 
 
-def _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log):
+def _documents(opts, runner, prompts, count_tokens, select, plan_lock, log):
     from .documents import DocOptions, DocumentPipeline
 
     dopts = DocOptions(**{k: v for k, v in opts.extra.items() if k in DocOptions.__dataclass_fields__},
-                       stop_at_target=shard.count == 1)
-    pipe = DocumentPipeline(runner, prompts, dopts, count_tokens=count_tokens, select=shard.select, plan_lock=plan_lock, log=log)
+                       stop_at_target=jsonl.Shard.parse(opts.shard).count == 1)
+    pipe = DocumentPipeline(runner, prompts, dopts, count_tokens=count_tokens, select=select, plan_lock=plan_lock, log=log)
 
     def preview(spec: SpecIn) -> None:
         subs = pipe.plan(spec, preview=True)
@@ -212,11 +209,11 @@ def _documents(opts, runner, prompts, count_tokens, shard, plan_lock, log):
     return pipe, preview
 
 
-def _chats(opts, runner, judge_runner, prompts, count_tokens, shard, plan_lock, folder, log):
+def _chats(opts, runner, judge_runner, prompts, count_tokens, select, plan_lock, folder, log):
     from .chats import ChatOptions, ChatPipeline
 
     copts = ChatOptions(**{k: v for k, v in opts.extra.items() if k in ChatOptions.__dataclass_fields__})
-    pipe = ChatPipeline(runner, judge_runner, prompts, copts, count_tokens=count_tokens, select=shard.select,
+    pipe = ChatPipeline(runner, judge_runner, prompts, copts, count_tokens=count_tokens, select=select,
                         plan_lock=plan_lock, cache_folder=folder, log=log)
 
     def preview(spec: SpecIn) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jsonl
+from ..driver import Counts, Stage
 from ..errors import MsmError
 from ..ids import sha256_text, stable_id
 from ..llm import registry
@@ -308,54 +309,53 @@ def _qa(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Variant,
 # -- the run ------------------------------------------------------------------------------------------
 
 
-def run(cfg: ValueConfig) -> dict[str, Any]:
+def run(cfg: ValueConfig) -> Counts:
     """Score every (item, variant) this shard owns and has not done; append records; return counts."""
     cfg.check()
-    counts = {"done_before": 0, "written": 0, "null": 0, "failed": 0}
-    with jsonl.Writer(cfg.output, append=cfg.output != jsonl.STDIO) as writer:
-        done = jsonl.existing(cfg.output) if cfg.output != jsonl.STDIO else set()
+    work = [(v, it) for v in cfg.variants for it in cfg.items]
+    with Stage("value-eval", cfg.output, rejects=cfg.rejects, shard=cfg.shard, chunk_size=cfg.chunk_size,
+               progress=cfg.progress, kinds=("value",), unit="value records") as st:
+        st.resume()
+        # sharded by item id: every variant of one item lands in the same shard (paired contrasts)
+        todo = st.todo(work, key=lambda w: w[1].id, record_id=lambda w: record_id(cfg, *w))
+        st.counts.extra = {"null": 0}
         backends = registry.Backends(progress=cfg.progress)
-        rejects = jsonl.Rejects(cfg.rejects)
         try:
-            mine = cfg.shard.select(it.id for it in cfg.items)
             for v in cfg.variants:
-                todo = [it for it in cfg.items if it.id in mine and record_id(cfg, v, it) not in done]
-                counts["done_before"] += sum(1 for it in cfg.items if record_id(cfg, v, it) in done)
-                if not todo:
+                mine_v = [it for vv, it in todo if vv is v]
+                if not mine_v:
                     continue
                 backend = backends.get(cfg.gen, v.base)
-                judge_self = cfg.mode != "logprob" and (cfg.judge_model is None or cfg.judge_model == v.base)
-                for start in range(0, len(todo), cfg.chunk_size):
-                    chunk = todo[start:start + cfg.chunk_size]
-                    if cfg.mode == "logprob":
-                        outs = _logprob(cfg, backend, v, chunk)
-                    elif cfg.mode == "generate":
-                        outs = _generate(cfg, backends, backend, v, chunk)
-                    else:
-                        outs = _qa(cfg, backends, backend, v, chunk)
-                    for it, o in zip(chunk, outs):
-                        rid = record_id(cfg, v, it)
-                        if "failed" in o:
-                            counts["failed"] += 1
-                            e = o["failed"]
-                            err = {"kind": "error", "stage": "value-eval", "id": rid, "input": it.id, "label": v.label,
-                                   "message": e["message"], "retry": True}
-                            rejects.write(err)
-                            continue
-                        rec = {"kind": "value", "id": rid, **it.meta(), "label": v.label, "model": describe(v),
-                               "training_seed": v.training_seed, "mode": cfg.mode, "choice_aligned": None, **o,
-                               "judge": ({"model": cfg.judge_model or v.base, "self": judge_self}
-                                         if cfg.mode != "logprob" else None),
-                               "generator": {"backend": cfg.gen.backend, "temperature": cfg.temperature,
-                                             "max_tokens": cfg.max_tokens, "seed": cfg.seed,
-                                             "prompts_sha": PROMPTS_SHA}}
-                        counts["null"] += (rec["choice_aligned"] is None) if cfg.mode != "judge" else rec["score"] is None
-                        writer.write(rec)
-                        counts["written"] += 1
-                    if cfg.progress:
-                        print(f"msm: value-eval: {v.label}: {min(start + len(chunk), len(todo))}/{len(todo)} items",
-                              file=sys.stderr)
+                st.bar(len(mine_v), f"value-eval {v.label}")
+                st.run(mine_v, lambda chunk, v=v, backend=backend: _records(cfg, backends, backend, v, chunk, st.counts))
         finally:
             backends.close()
-            rejects.close()
-    return counts
+    st.report()
+    return st.counts
+
+
+def _records(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Variant, chunk: list[Item],
+             counts: Counts) -> list[dict[str, Any]]:
+    """One chunk of items for one variant: value records, or error records for items a backend failed."""
+    judge_self = cfg.mode != "logprob" and (cfg.judge_model is None or cfg.judge_model == v.base)
+    if cfg.mode == "logprob":
+        outs = _logprob(cfg, backend, v, chunk)
+    elif cfg.mode == "generate":
+        outs = _generate(cfg, backends, backend, v, chunk)
+    else:
+        outs = _qa(cfg, backends, backend, v, chunk)
+    recs = []
+    for it, o in zip(chunk, outs):
+        rid = record_id(cfg, v, it)
+        if "failed" in o:
+            recs.append({"kind": "error", "id": rid, "input": it.id, "label": v.label, "message": o["failed"]["message"],
+                         "retry": True})
+            continue
+        rec = {"kind": "value", "id": rid, **it.meta(), "label": v.label, "model": describe(v),
+               "training_seed": v.training_seed, "mode": cfg.mode, "choice_aligned": None, **o,
+               "judge": ({"model": cfg.judge_model or v.base, "self": judge_self} if cfg.mode != "logprob" else None),
+               "generator": {"backend": cfg.gen.backend, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+                             "seed": cfg.seed, "prompts_sha": PROMPTS_SHA}}
+        counts.add("null", (rec["choice_aligned"] is None) if cfg.mode != "judge" else rec["score"] is None)
+        recs.append(rec)
+    return recs
