@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import grader
+from . import grader, scores
 from .config import Backends, EvalConfig
 from .render import Rendered
 from .sample import forwarded
@@ -36,6 +36,7 @@ def grade_records(cfg: EvalConfig, backends: Backends, recs: list[dict[str, Any]
         rec["harmful"] = grader.harmful(rec["gate"], g["verdict"], cfg.harmful_mode)
         rec["harmful_rule"] = cfg.harmful_mode
         rec["harmful_by"] = {rule: grader.harmful(rec["gate"], g["verdict"], rule) for rule in scoring_rules(cfg.grade)}
+        scores.attach(rec)
     return [i for i, rec in enumerate(recs) if rec["grader"].get("failed")]
 
 

@@ -16,7 +16,7 @@ from .. import jsonl
 from ..driver import Counts, Stage
 from ..errors import at
 from ..ids import stable_id
-from . import TagResult
+from . import TagResult, scores
 from .rubric import TagSet
 
 INPUT_KINDS = ("rollout", "tagged")
@@ -73,7 +73,9 @@ def tagged_record(rec: dict[str, Any], out_id: str, source: str, r: TagResult, p
     out.update((k, v) for k, v in rec.items() if k not in ("kind", "id", "rollout_id") and k not in _TAG_FIELDS)
     out.update(tags=r.tags, tag_evidence=r.evidence, tag_source=source, tag_attempts=r.attempts,
                tag_error=r.error, tagger={**prov, "prompt_sha": r.prompt_sha})
-    return out
+    previous = list(rec["tags"]) if isinstance(rec.get("tags"), dict) else []
+    out["scores"], out["scorers"] = dict(rec.get("scores") or {}), dict(rec.get("scorers") or {})
+    return scores.attach(out, r.tags, previous)
 
 
 def tag_file(path: str, tagger: Any, tagset: TagSet, *, output: str, rejects: str | None,

@@ -34,6 +34,7 @@ from ..llm import registry
 from ..llm.options import GenOptions
 from ..llm.runner import ParseError, Runner, Task
 from ..am.variants import Variant, describe
+from . import scores
 from .items import RUBRIC, Item
 
 MODES = ("logprob", "generate", "judge")
@@ -357,5 +358,5 @@ def _records(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Var
                "generator": {"backend": cfg.gen.backend, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
                              "seed": cfg.seed, "prompts_sha": PROMPTS_SHA}}
         counts.add("null", (rec["choice_aligned"] is None) if cfg.mode != "judge" else rec["score"] is None)
-        recs.append(rec)
+        recs.append(scores.attach(rec))
     return recs
