@@ -9,7 +9,6 @@ import csv
 import io
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .. import jsonl
