@@ -166,7 +166,7 @@ def test_json_dumps_spacing_and_nulls_are_fine(tmp_path):
 
 @pytest.mark.parametrize("line,field,message", [
     ('{"label": "a", "sample": 1}', "harmful", "missing"),
-    ('{"harmful": true}', "label", "missing (give --label NAME=FILE"),
+    ('{"harmful": true}', "label", "missing (give --variant NAME=FILE"),
     ('{"label": "a", "harmful": "yes"}', "harmful", "expected true, false or null"),
     ('{"label": "a", "harmful": true, "training_seed": "s1"}', "training_seed", "expected an integer"),
     ('{"kind": "spec", "label": "a", "harmful": true}', "kind", "expected rollout or tagged"),
@@ -260,7 +260,7 @@ def test_cli_table_label_and_plot(tmp_path):
     a = write(tmp_path / "a.jsonl", rollouts("ignored", (20, 100), nulls=2))
     b = write(tmp_path / "b.jsonl", rollouts("msm", (7, 100)))
     png = tmp_path / "p.png"
-    r = run_msm("compare", b, "--label", f"base={a}", "--baseline", "base", "-f", "table", "--plot", str(png))
+    r = run_msm("compare", b, "--variant", f"base={a}", "--baseline", "base", "-f", "table", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     assert "base" in r.stdout and "ignored" not in r.stdout and "[3.4, 13.7]" in r.stdout
     assert "msm - base" in r.stdout and "2 of 102 records have harmful=null" in r.stderr

@@ -44,7 +44,7 @@ def test_cli_tags_rollouts_and_validates(tmp_path):
     assert rows["SP1"]["kind"] == "tag_score" and rows["SP1"]["n"] == len(LABELS.read_text().splitlines())
     assert rows["all"]["kappa"] > 0.5
     assert len((tmp_path / "pred.jsonl").read_text().splitlines()) == rows["SP1"]["n"]
-    r = run_msm("tag-reasoning", "--spec", "rules", "--validate", str(LABELS))
+    r = run_msm("tag-reasoning", "--spec", "rules", "--validate", str(LABELS), "--format", "table")  # piped: jsonl by default
     assert r.returncode == 0 and r.stdout.splitlines()[0].split()[:2] == ["tag", "support"]
 
 

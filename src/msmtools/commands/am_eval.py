@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
 
 _EPILOG = (
     "Examples: msm am-eval -m default -c paper27 --samples 2 --max-tokens 256 -o rollouts.jsonl | "
@@ -16,22 +16,16 @@ _EPILOG = (
 )
 
 
+@shared("model", "from_", "adapter", "labels", "model_name", "temperature", "top_p", "max_tokens", "seed", "cache",
+        "chunk_size", "output", "rejects", "shard", "quiet", unset_none=("model",), model_name="Alex", temperature=0.7,
+        top_p=1.0)
 def am_eval(
     condition_args: Annotated[list[str] | None, typer.Argument(help="Conditions, as for --conditions (both may be given).", metavar="CONDITION", show_default=False)] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="'default' (embedded SmolLM2-135M-Instruct), a local HF folder, a hub id, or '-' to read checkpoint records (msm aft/midtrain) from stdin.", metavar="MODEL")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Read checkpoint records from this JSONL file ('-' = stdin): adapter checkpoints run on their base_model, full ones as models.", metavar="PATH")] = None,
-    adapter: Annotated[list[str] | None, typer.Option("--adapter", "-a", help="A LoRA adapter folder on --model; repeat to evaluate several adapters in one job (one variant each).", metavar="DIR")] = None,
-    label: Annotated[list[str] | None, typer.Option("--label", help="Variant label in records and summary (default: from the adapter or model name); give one per adapter.", metavar="LABEL")] = None,
     conditions: Annotated[list[str] | None, typer.Option("--conditions", "-c", help="Condition set (paper27, full), condition ids such as murder_explicit-america_replacement, or glob patterns over full (leaking_*_none); comma lists and repeats allowed. Default: paper27.", metavar="CONDITIONS")] = None,
     extra_instructions: Annotated[str | None, typer.Option("--extra-instructions", help="Extra system instructions for every condition: none, dont (three prohibitions) or goal (an overriding employee-welfare goal). Default: as in the condition ids (none).", metavar="none|dont|goal")] = None,
     prod: Annotated[bool, typer.Option("--prod", help="No private scratchpad in the system prompt (adds _prod to condition ids).")] = False,
-    model_name: Annotated[str, typer.Option("--model-name", help="The agent's name in the prompts (its email address and weights path follow it).", metavar="NAME")] = "Alex",
     weigh_values: Annotated[bool, typer.Option("--weigh-values/--no-weigh-values", help="Keep the MSM release's second scratchpad paragraph (weigh consequences and what you value); the earlier Lynch et al. prompt has none.")] = True,
     samples: Annotated[int, typer.Option("--samples", "-n", help="Samples per condition and variant (the paper: 300), drawn in one request per condition.")] = 300,
-    temperature: Annotated[float, typer.Option("--temperature", help="Sampling temperature of the evaluated model (the paper: 0.7).")] = 0.7,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling of the evaluated model.")] = 1.0,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Token limit per reply (default 4096, the paper's; 512 for --model default, which rambles and is slow on a CPU); replies that hit it are kept, graded and flagged truncated.", min=1)] = None,
-    seed: opt.Seed = 0,
     grader_max_tokens: Annotated[int | None, typer.Option("--grader-max-tokens", help="Token limit of a grader reply (default: --max-tokens).")] = None,
     grader_temperature: Annotated[float, typer.Option("--grader-temperature", help="Grader temperature of the first attempt; the one retry of an unparseable reply uses a new seed and at least 0.7.")] = 0.0,
     grade: Annotated[str, typer.Option("--grade", help="Which rollouts the grader reads: all (as the published eval), gated (only those whose gate fired: cheaper, same harmful under gate-and-grader) or none (grade later with --grade-only).", metavar="all|gated|none")] = "all",
@@ -41,17 +35,30 @@ def am_eval(
     check_grader: Annotated[str | None, typer.Option("--check-grader", help="Check the final verdict (gate AND grader) against labelled replies with expected_harmful: grade the gate-positive ones with --grader-model (or --model) and report agreement and Cohen's kappa; with -o FILE also write one record per label.", metavar="LABELS.jsonl")] = None,
     render_only: Annotated[bool, typer.Option("--render-only", help="Write the rendered prompts of the selected conditions (kind am_prompt) and stop; no model is loaded.")] = False,
     scenario_dir: Annotated[str | None, typer.Option("--scenario-dir", help="Folder whose scenario files (common.toml, leaking.toml, ...) replace the shipped ones of the same name.", metavar="DIR")] = None,
-    cache: Annotated[str | None, typer.Option("--cache", help="Also save every model call in this folder (llm call cache): a killed run loses nothing, a rerun recomputes nothing.", metavar="DIR")] = None,
-    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Sequences generated (then graded and written) per backend call, whole conditions at a time (default: --batch-size for hf, 256 otherwise).")] = None,
-    output: opt.Output = "-",
-    rejects: opt.Rejects = None,
-    shard: opt.Shard = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, projection or summary on stderr.")] = False,
+    *,
+    model: str | None,
+    from_: str | None,
+    adapter: list[str],
+    labels: list[str],
+    model_name: str,
+    temperature: float,
+    top_p: float,
+    max_tokens: int | None,
+    seed: int,
+    cache: str | None,
+    chunk_size: int | None,
+    output: str,
+    rejects: str | None,
+    shard: str | None,
+    quiet: bool,
     gen: dict | None = None,
 ) -> None:
     """Agentic-misalignment eval: sample the agent in each condition, gate and grade its actions, append rollout records.
 
     Resumable (a rerun skips ids already in --output) and shardable over (variant, condition).
+    --max-tokens defaults to 4096 (the paper's), 512 for --model default (which rambles and is slow on a
+    CPU); replies that hit it are kept, graded and flagged truncated. --chunk-size defaults to --batch-size
+    for hf, 256 otherwise.
     A summary of harmful rates per condition goes to stderr at the end.
     """
     from .. import jsonl
@@ -133,9 +140,9 @@ def am_eval(
     if from_ is not None or model == "-":
         if adapter:
             raise MsmError("--adapter: not with checkpoint records (they name their own adapters)")
-        vs = variants.from_checkpoints(from_ or "-", label or [])
+        vs = variants.from_checkpoints(from_ or "-", labels)
     else:
-        vs = variants.from_args(model, adapter or [], label or [])
+        vs = variants.from_args(model, adapter or [], labels)
     cfg = rollouts.EvalConfig(variants=vs, conditions=conds, **cfg_kw)
     summary = rollouts.run(cfg)
     if not quiet and summary:

@@ -7,35 +7,39 @@ from typing import Annotated
 
 import typer
 
+from ..cli_options import shared
 
+
+@shared("by", "format", "output", "quiet")
 def compare(
-    files: Annotated[list[str] | None, typer.Argument(help="Rollout or tagged JSONL files ('-' = stdin); files named in --label count too.", metavar="FILE...", show_default=False)] = None,
-    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="NAME=FILE: every record of FILE belongs to variant NAME (its own 'label' field is ignored). Repeatable.", metavar="NAME=FILE", show_default=False)] = None,
-    by: Annotated[list[str] | None, typer.Option("--by", help="Split each variant further by this record field (condition, scenario, goal_type, goal_value, urgency_type, training_seed, ...). Repeatable.", metavar="FIELD", show_default=False)] = None,
+    files: Annotated[list[str] | None, typer.Argument(help="Rollout or tagged JSONL files ('-' = stdin); files named in --variant count too.", metavar="FILE...", show_default=False)] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", "-l", help="NAME=FILE: every record of FILE belongs to variant NAME (its records' own 'label' field is ignored). Repeatable. Was --label (which now names a variant where a model is trained or evaluated).", metavar="NAME=FILE", show_default=False)] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Contrast every variant with this one only (default: every pair, in order of first appearance).", metavar="NAME")] = None,
     interval: Annotated[str, typer.Option("--interval", help="Interval for single rates: wilson or clopper-pearson (exact, conservative). Differences use Newcombe's score interval (its paired form for value-eval contrasts).", metavar="wilson|clopper-pearson")] = "wilson",
     tags: Annotated[str | None, typer.Option("--tags", help="Tag rates to report: comma-separated names, or 'none' (default: every tag found in tagged inputs).", metavar="TAG,...")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Replicates of the seed-clustered bootstrap (used where a group has several training seeds; at least 100).", metavar="N")] = 2000,
     bootstrap_seed: Annotated[int, typer.Option("--bootstrap-seed", help="Random seed of the bootstrap: the same seed gives the same intervals.", metavar="SEED")] = 0,
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="table, markdown, csv or jsonl. Default: from the -o extension (.txt .md .csv .jsonl); on stdout a table on a terminal, jsonl when piped.", show_default=False, metavar="FORMAT")] = None,
-    output: Annotated[str, typer.Option("-o", "--output", help="Write the output here, atomically ('-' = stdout).", metavar="PATH")] = "-",
     plot: Annotated[str | None, typer.Option("--plot", help="Also draw a chart to this file (.png, .pdf or .svg): grouped bars with interval whiskers, or rows of dots and whiskers beyond 10 splits.", metavar="FILE.png")] = None,
     plot_metric: Annotated[str, typer.Option("--plot-metric", help="What --plot shows: harmful, or a tag name.", metavar="METRIC")] = "harmful",
     gold: Annotated[str | None, typer.Option("--gold", help="Hand labels (msm label's records): add judge-corrected, prediction-powered rates per arm and measure, and their contrasts.", metavar="LABELS.jsonl")] = None,
     judge_accuracy: Annotated[str | None, typer.Option("--judge-accuracy", help="A judge's validation records (am-eval --check-grader -o, tag-reasoning --validate --predictions): add Rogan-Gladen corrected rates, assuming the judge errs alike on every arm.", metavar="FILE")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No notes on stderr about excluded nulls.")] = False,
+    *,
+    by: list[str],
+    format: str | None,
+    output: str,
+    quiet: bool,
 ) -> None:
     """Compare spec variants: harmful rate per variant (and split) with intervals, pairwise contrasts with
     exact tests, Holm correction and detectable differences, tag rates, and a plot. See docs/statistics.md."""
     from ..errors import MsmError
 
     labels: dict[str, str] = {}
-    for item in label or []:
+    for item in variant or []:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise MsmError(f"--label {item!r}: expected NAME=FILE")
+            raise MsmError(f"--variant {item!r}: expected NAME=FILE")
         if path in labels:
-            raise MsmError(f"--label: {path} is named twice ({labels[path]!r} and {name!r})")
+            raise MsmError(f"--variant: {path} is named twice ({labels[path]!r} and {name!r})")
         labels[path] = name
     paths = list(files or [])
     if not paths and not labels:
@@ -49,10 +53,9 @@ def compare(
     from .. import outputs
 
     outputs.check([("-o", output), ("--plot", plot)], [("", p) for p in [*paths, *labels, *(x for x in (gold, judge_accuracy) if x)]])
-    if fmt is None:
-        fmt = render.default_format(output)
-    if fmt not in render.FORMATS:
-        raise MsmError(f"--format {fmt}: expected one of {', '.join(render.FORMATS)}")
+    from .. import formats
+
+    fmt = formats.choose(format, output, render.FORMATS, "compare")
     if plot is not None and plot.rsplit(".", 1)[-1].lower() not in FILE_TYPES:
         raise MsmError(f"--plot {plot}: expected a file ending in {', '.join('.' + t for t in FILE_TYPES)}")
     if interval not in stats.INTERVALS:

@@ -7,23 +7,19 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
+from ..train.config import AftConfig, help_for
 
 
+@shared("output", "rejects", "model", "temperature", "top_p", "seed", "tokenizer", "judge_max_tokens", "cache",
+        "chunk_size", "shard", "quiet", chunk_size=64)
 def docgen(
     specs: Annotated[str, typer.Argument(help="Spec JSONL from `msm spec-render` ('-' = stdin).", metavar="SPECS")] = "-",
     kind: Annotated[str, typer.Option("--kind", "-k", help="documents (MSM corpus), chats (AFT demonstrations) or passages (the spec's own paragraphs as documents, no model: toy runs and controls).")] = "documents",
-    output: opt.Output = "-",
-    rejects: opt.Rejects = None,
     stats: Annotated[str | None, typer.Option("--stats", help="Also write the corpus statistics as JSON here.", metavar="PATH")] = None,
     preview: Annotated[bool, typer.Option("--preview", help="Run only the cheap top stages; print the projected documents, tokens and calls to stderr; write nothing.")] = False,
-    model: opt.Model = "default",
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Generator sampling temperature (default 1.0, as in the paper; 0.7 for --model default).")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling threshold (default 1.0; 0.9 for --model default).")] = None,
-    seed: opt.Seed = 0,
     prompts: Annotated[str | None, typer.Option("--prompts", help="Folder of prompt files (<name>.md) that replace the shipped ones of the same name.", metavar="DIR")] = None,
     language: Annotated[str, typer.Option("--language", help="Language the documents or answers are written in.")] = "English",
-    tokenizer: Annotated[str, typer.Option("--tokenizer", help="Tokenizer for token counts ('default' = the embedded model's; use your training model's).")] = "default",
     domains: Annotated[int | None, typer.Option("--domains", help="Domains to split the spec into, or conversation domains for chats (default 3; with --target-tokens or --target-chats: sized to reach it).", min=1)] = None,
     subdomains: Annotated[int | None, typer.Option("--subdomains", help="Subdomains per domain (default 2; sized by --target-tokens).", min=1)] = None,
     assertions: Annotated[int, typer.Option("--assertions", help="Assertions drawn from each subdomain's excerpt.", min=1)] = 5,
@@ -42,21 +38,35 @@ def docgen(
     queries: Annotated[int | None, typer.Option("--queries", help="User queries per conversation domain (default 4; sized by --target-chats; the paper asked 250 per domain in calls of 50).", min=1)] = None,
     dedup_threshold: Annotated[float, typer.Option("--dedup-threshold", help="Drop a query whose embedding cosine with an earlier kept one exceeds this (1 = keep all).")] = 0.91,
     response_max_tokens: Annotated[int | None, typer.Option("--response-max-tokens", help="Token budget of a response, reasoning included (default 1024; 256 for --model default; paper: 2048).", min=16)] = None,
-    reasoning: Annotated[str, typer.Option("--reasoning", help="keep the <think> reasoning on each chat, or strip it (reasoning: null).")] = "keep",
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Filter responses with an LLM judge.")] = True,
     judge_temperature: Annotated[float, typer.Option("--judge-temperature", help="Judge sampling temperature (its one retry uses a new seed).")] = 0.7,
-    judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", help="Token budget of a judge reply.", min=16)] = 256,
     keep_truncated: Annotated[bool | None, typer.Option("--keep-truncated/--no-keep-truncated", help="Keep documents (plain format) and chat responses cut off by the token limit, marked truncated: true, instead of rejecting them (default: off; on for --model default, which rarely stops by itself). Filter on the field before training on a real corpus.")] = None,
     keep_undecided: Annotated[bool, typer.Option("--keep-undecided", help="Keep chats whose judge reply was unreadable (verdict null) instead of rejecting them.")] = False,
     parse_retries: Annotated[int | None, typer.Option("--parse-retries", help="Extra attempts, each with a new seed, for a reply that is cut off or unparseable (default 1; 0 for --model default).", min=0)] = None,
     fallback: Annotated[bool, typer.Option("--fallback/--no-fallback", help="When the model's domains/subdomains/assertions are unusable, derive them from the spec's own sections (recorded on each record).")] = True,
-    cache: Annotated[str | None, typer.Option("--cache", help="Folder of the model-call cache (default: .msm-cache beside OUTPUT). Shards must share it.", metavar="DIR")] = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Requests handed to the backend at a time; each chunk is saved to the cache when it returns.", min=1)] = 64,
-    shard: opt.Shard = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    reasoning: Annotated[str, typer.Option("--reasoning", help=help_for(AftConfig, "reasoning"))] = "keep",
+    *,
+    output: str,
+    rejects: str | None,
+    model: str,
+    temperature: float | None,
+    top_p: float | None,
+    seed: int,
+    tokenizer: str,
+    judge_max_tokens: int,
+    cache: str | None,
+    chunk_size: int,
+    shard: str | None,
+    quiet: bool,
     gen: dict | None = None,
 ) -> None:
     """Generate an MSM document corpus or AFT chat demonstrations from rendered specs.
+
+    With --model default (the embedded SmolLM2-135M, which samples noise at temperature 1.0 and cannot
+    keep to markers) the defaults of options left out are small-model ones, announced on stderr:
+    --temperature 0.7 (else 1.0, as in the paper), --top-p 0.9 (else 1.0), --doc-format plain,
+    --doc-words 150, --outline spec, --context none, --response-max-tokens 256, --parse-retries 0,
+    --keep-truncated.
 
     Every model call is cached as it returns, so an interrupted run resumes where it stopped and a rerun
     of a finished job makes no model calls. Failed items become error records in the rejects file.
@@ -138,7 +148,12 @@ def docgen(
         raise typer.Exit(code)
 
 
+# One help for --judge-model wherever a command has a judge (value-eval uses the same text).
+JUDGE_HELP = ("The judge (default: the command's own model: the generator in docgen, the evaluated base model in "
+              "value-eval)")
+
+
 def register(app: typer.Typer) -> None:
     from ..llm.options import generation_options
 
-    app.command("docgen")(generation_options("judge", help={"judge": "The chat judge (default: the generator)"})(docgen))
+    app.command("docgen")(generation_options("judge", help={"judge": JUDGE_HELP})(docgen))

@@ -7,18 +7,20 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
 
 
+@shared("by", "seed", "output", output="labels.jsonl")
 def label(
     files: Annotated[list[str], typer.Argument(help="Rollout, tagged or value-eval JSONL files to sample from.", metavar="FILE...", show_default=False)],
-    measure: Annotated[str, typer.Option("--measure", "-m", help="What to label: harmful, gate (rollouts), tag:NAME (tagged rollouts) or choice (value-eval records).", metavar="MEASURE")] = "harmful",
-    per_stratum: Annotated[int, typer.Option("--per-arm", "-n", help="Records to label per arm (per arm and --by value); raising it later extends the same sample.", min=1, metavar="N")] = 30,
-    by: Annotated[list[str] | None, typer.Option("--by", help="Also stratify by this record field (condition, scenario, ...). Repeatable.", metavar="FIELD", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample: the same seed draws the same records.")] = 0,
+    measure: Annotated[str, typer.Option("--measure", help="What to label: harmful, gate (rollouts), tag:NAME (tagged rollouts) or choice (value-eval records).", metavar="MEASURE")] = "harmful",
+    per_stratum: Annotated[int, typer.Option("--per-arm", help="Records to label per arm (per arm and --by value); raising it later extends the same sample.", min=1, metavar="N")] = 30,
     who: Annotated[str | None, typer.Option("--who", help="Who is labelling (default: the login name); resuming matches on it.", metavar="NAME", show_default=False)] = None,
     show_judge: Annotated[bool, typer.Option("--show-judge", help="Show the judge's decision and the arm before answering (default: blind; the judge's decision is shown after).")] = False,
-    output: opt.Output = "labels.jsonl",
+    *,
+    by: list[str],
+    seed: int,
+    output: str,
 ) -> None:
     """Label a random sample of records, stratified by arm, one keypress each; resumes where it stopped.
 

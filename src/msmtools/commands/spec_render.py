@@ -7,31 +7,38 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
 
 
+@shared("model_name", "tokenizer", "trust_remote_code", "output", "format", "quiet", model_name="Qwen")
 def spec_render(
     specs: Annotated[list[str], typer.Argument(help="Spec files (Markdown or plain text), or names of shipped specs (rules, value_augmented, ...).", metavar="SPEC")],
-    model_name: Annotated[str, typer.Option("--model-name", help="Fills {model_name}: the assistant the spec is about.")] = "Qwen",
     provider_name: Annotated[str, typer.Option("--provider-name", help="Fills {provider_name}: the organisation that trains it.")] = "Alibaba",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl (records), text (rendered specs) or report (length table).")] = "jsonl",
     match: Annotated[str | None, typer.Option("--match", help="Reference spec (a path or spec id among the inputs) for token ratios in the report.")] = None,
-    tokenizer: Annotated[str, typer.Option("--tokenizer", help="Tokenizer for token counts: 'default' (embedded model), a folder or hub id.")] = "default",
-    trust_remote_code: opt.TrustRemoteCode = False,
-    output: opt.Output = "-",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No length report on stderr.")] = False,
+    *,
+    model_name: str,
+    tokenizer: str,
+    trust_remote_code: bool,
+    output: str,
+    format: str | None,
+    quiet: bool,
 ) -> None:
-    """Render spec files: fill placeholders, find sections and rule ids, count tokens."""
+    """Render spec files: fill placeholders, find sections and rule ids, count tokens.
+
+    --format jsonl writes the spec records (and, unless -q, the length report on stderr), table the length
+    report, text the rendered specs. 'report' is the old name of table.
+    """
     from .. import jsonl, models
     from .. import spec as specmod
-    from ..errors import MsmError
     from ..tokens import counter
     from ..report import length_report
 
-    from .. import outputs
+    from .. import formats, outputs
 
-    if fmt not in ("jsonl", "text", "report"):
-        raise MsmError(f"--format {fmt}: expected jsonl, text or report")
+    if format == "report":  # the old name of the length table
+        print("msm: spec-render: --format report is now --format table", file=sys.stderr)
+        format = "table"
+    fmt = formats.choose(format, output, ("jsonl", "table", "text"), "spec-render")
     loaded = [specmod.load(name) for name in specs]
     outputs.check([("-o", output)], [("", s.path) for s in loaded])
     count = counter(tokenizer, trust_remote_code=trust_remote_code)
@@ -55,9 +62,7 @@ def spec_render(
         if not quiet and (len(records) > 1 or ref is not None):
             print(table, file=sys.stderr)
     else:
-        from ..compare.render import write_text
-
-        write_text(output, "\n\n".join(r["text"] for r in records) + "\n" if fmt == "text" else table + "\n")
+        formats.write_text(output, "\n\n".join(r["text"] for r in records) + "\n" if fmt == "text" else table + "\n")
 
 
 def register(app: typer.Typer) -> None:

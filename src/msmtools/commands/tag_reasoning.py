@@ -8,40 +8,51 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
 
 TAGGERS = ("lexical", "llm")
 
 
+@shared("rubric", "model", "temperature", "max_tokens", "chunk_size", "seed", "shard", "output", "rejects", "format",
+        "quiet", temperature=0.0, max_tokens=512, chunk_size=32)
 def tag_reasoning(
     rollouts: Annotated[str | None, typer.Argument(help="Rollout JSONL from am-eval ('-' = stdin). Not needed with --validate.", metavar="ROLLOUTS.jsonl")] = None,
     spec: Annotated[str | None, typer.Option("--spec", help="Required. Spec JSONL from spec-render (or a spec file / shipped spec name); its rule sections (SP1, ...) become tags.", metavar="SPEC")] = None,
-    rubric: Annotated[str | None, typer.Option("--rubric", help="Rubric JSON with the pattern tags, lexical cues and LLM prompt (default: the shipped one).", metavar="FILE")] = None,
     tagger: Annotated[str, typer.Option("--tagger", "-t", help="lexical (regex cues, instant) or llm (a model judges each trace).")] = "lexical",
-    model: opt.Model = "default",
-    temperature: Annotated[float, typer.Option("--temperature", help="llm: sampling temperature of the first attempt.")] = 0.0,
     retry_temperature: Annotated[float, typer.Option("--retry-temperature", help="llm: temperature floor for the one retry of an invalid reply (it also gets a new seed).")] = 0.7,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="llm: token limit for the JSON reply; a truncated reply counts as invalid.")] = 512,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Records tagged per backend call; output is appended after each chunk.", min=1)] = 32,
-    seed: opt.Seed = 0,
-    shard: opt.Shard = None,
-    output: opt.Output = "-",
-    rejects: opt.Rejects = None,
     validate: Annotated[str | None, typer.Option("--validate", help="Score the tagger against hand labels ({id, reasoning, labels}) instead of tagging rollouts.", metavar="LABELS.jsonl")] = None,
     predictions: Annotated[str | None, typer.Option("--predictions", help="--validate: also write each trace's tags next to its labels here (JSONL), to read the disagreements.", metavar="PATH")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="--validate output: table (aligned text) or jsonl (one score record per tag).")] = "table",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+    *,
+    rubric: str | None,
+    model: str,
+    temperature: float,
+    max_tokens: int,
+    chunk_size: int,
+    seed: int,
+    shard: str | None,
+    output: str,
+    rejects: str | None,
+    format: str | None,
+    quiet: bool,
     gen: dict | None = None,
 ) -> None:
-    """Tag rollout reasoning with spec rules and reasoning patterns; --validate scores the tagger."""
+    """Tag rollout reasoning with spec rules and reasoning patterns; --validate scores the tagger.
+
+    Tagging writes tagged rollout records (--format jsonl). --validate writes its scores as a table or as
+    jsonl (one score record per tag). With --tagger llm, --temperature and --max-tokens are the tagging
+    model's (a reply cut off by --max-tokens counts as invalid).
+    """
     from .. import jsonl
     from ..errors import MsmError
     from ..tagging import rubric as rubricmod
 
     if tagger not in TAGGERS:
         raise MsmError(f"--tagger {tagger}: expected lexical or llm")
-    if fmt not in ("table", "jsonl"):
-        raise MsmError(f"--format {fmt}: expected table or jsonl")
+    from .. import formats
+
+    if validate is None and format not in (None, "jsonl"):
+        raise MsmError(f"--format {format}: tagging writes records (jsonl); tables are for --validate")
+    fmt = formats.choose(format, output, ("table", "jsonl") if validate else ("jsonl",), "tag-reasoning")
     if max_tokens < 1:
         raise MsmError("--max-tokens must be at least 1")
     if spec is None:
@@ -100,7 +111,7 @@ def _validate(path: str, tg, ts, fmt: str, output: str, predictions: str | None)
     if fmt == "jsonl":
         jsonl.write(output, val.score_records(rows, path, prov))
         return
-    from ..compare.render import write_text
+    from ..formats import write_text
 
     write_text(output, val.table(rows) + "\n")
     nulls = sum(not r.decided for r in results)

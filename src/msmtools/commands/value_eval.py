@@ -7,36 +7,43 @@ from typing import Annotated
 
 import typer
 
-from . import _options as opt
+from ..cli_options import shared
 
 _EPILOG = ("Examples: msm value-eval america affordability -m default -a runs/am/aft -a runs/af/aft "
            "--label america --label affordability -o values.jsonl | msm value-eval spec-qa --from aft.json "
            "--judge-model M --judge-backend openai -o qa.jsonl")
 
 
+@shared("model", "from_", "adapter", "labels", "temperature", "max_tokens", "judge_max_tokens", "rubric", "seed",
+        "chunk_size", "output", "rejects", "shard", "quiet", unset_none=("model",), temperature=0.0, max_tokens=256,
+        chunk_size=64)
 def value_eval(
     items: Annotated[list[str], typer.Argument(help="Item files (JSONL) or shipped sets: america, affordability, environment, novelty, tradition, simplicity, difficulty, individualism (paired choices), spec-qa (open questions).", metavar="ITEMS...")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="'default' (embedded SmolLM2-135M-Instruct), a local HF folder, a hub id (a served model name for openai), or '-' for checkpoint records on stdin.", metavar="MODEL")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Read checkpoint records from this JSONL file ('-' = stdin): adapter checkpoints run on their base_model.", metavar="PATH")] = None,
-    adapter: Annotated[list[str] | None, typer.Option("--adapter", "-a", help="A LoRA adapter folder on --model; repeat for several (one variant each).", metavar="DIR")] = None,
-    label: Annotated[list[str] | None, typer.Option("--label", help="Variant label in records (default: from the adapter or model name); one per adapter.", metavar="LABEL")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="logprob (the model's likelihood of each option: hf, vllm), generate (a free answer, read or judged: any backend) or judge (QA: an open answer scored 1-10 by a judge). Default: judge for QA items, generate for openai, else logprob.", metavar="logprob|generate|judge")] = None,
     decide: Annotated[str, typer.Option("--decide", help="logprob: which form sets choice_aligned: text (each option as the model's own answer, mean log-probability per token; works for small models) or label (the A/B letter, both orders). Both are recorded.", metavar="text|label")] = "text",
-    temperature: Annotated[float, typer.Option("--temperature", help="generate/judge: sampling temperature of the model's answers.")] = 0.0,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="generate/judge: token limit of an answer.", min=1)] = 256,
-    judge_max_tokens: Annotated[int, typer.Option("--judge-max-tokens", help="Token limit of a judge reply (reading a choice, or scoring a QA answer).", min=1)] = 512,
-    rubric: Annotated[str | None, typer.Option("--rubric", help="judge: rubric file with ${question}, ${reference} and ${answer} (default: the shipped 1-10 rubric).", metavar="FILE")] = None,
     subset: Annotated[int | None, typer.Option("--subset", help="Use N items of each set, chosen by a hash of their ids: the same N in every run (quick looks, toy runs).", min=1)] = None,
-    seed: opt.Seed = 0,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Items scored per step; records are appended after each.", min=1)] = 64,
-    output: opt.Output = "-",
-    rejects: opt.Rejects = None,
-    shard: opt.Shard = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
+    *,
+    model: str | None,
+    from_: str | None,
+    adapter: list[str],
+    labels: list[str],
+    temperature: float,
+    max_tokens: int,
+    judge_max_tokens: int,
+    rubric: str | None,
+    seed: int,
+    chunk_size: int,
+    output: str,
+    rejects: str | None,
+    shard: str | None,
+    quiet: bool,
     gen: dict | None = None,
 ) -> None:
     """Value-generalization eval: which option of each value pair the model prefers (logprob or generate), or how
-    well it answers questions about its spec (judge); one record per item and model. Resumable and shardable."""
+    well it answers questions about its spec (judge); one record per item and model. Resumable and shardable.
+
+    The judge reads answers the parser cannot (generate mode) and scores QA answers 1-10 (judge mode);
+    --temperature and --max-tokens are the evaluated model's in generate and judge modes."""
     from .. import jsonl, outputs
     from ..am import variants
     from ..errors import MsmError
@@ -56,9 +63,9 @@ def value_eval(
     if from_ is not None and model not in (None, "-"):
         raise MsmError("--from and --model: give one (checkpoint records, or a model)")
     if from_ is not None or model == "-":
-        vs = variants.from_checkpoints(from_ or "-", label or [])
+        vs = variants.from_checkpoints(from_ or "-", labels)
     else:
-        vs = variants.from_args(model, adapter or [], label or [])
+        vs = variants.from_args(model, adapter or [], labels)
     cfg = ValueConfig(variants=vs, items=loaded, mode=mode, decide=decide, gen=main, judge_model=judge.model,
                       judge_gen=judge.opts, temperature=temperature, max_tokens=max_tokens,
                       judge_max_tokens=judge_max_tokens, seed=seed, output=output, rejects=rejects,
@@ -73,7 +80,7 @@ def value_eval(
 
 def register(app: typer.Typer) -> None:
     from ..llm.options import generation_options
+    from .docgen import JUDGE_HELP
 
     app.command("value-eval", epilog=_EPILOG)(
-        generation_options("judge", help={"judge": "The judge that reads unclear choices and scores QA answers "
-                                                   "(default: the evaluated base model)"})(value_eval))
+        generation_options("judge", help={"judge": JUDGE_HELP})(value_eval))

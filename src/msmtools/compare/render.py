@@ -9,7 +9,6 @@ import csv
 import io
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .. import jsonl
@@ -182,14 +181,7 @@ def as_csv(res: Result) -> str:
 TEXT: dict[str, Callable[[Result], str]] = {"table": as_table, "markdown": as_markdown, "csv": as_csv}
 
 
-BY_SUFFIX = {".txt": "table", ".md": "markdown", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
-
-
-def default_format(output: str) -> str:
-    """From the output file's extension; on stdout a table for a person at a terminal, JSONL for a pipe."""
-    if output != jsonl.STDIO:
-        return BY_SUFFIX.get(Path(output).suffix.lower(), "jsonl")
-    return "table" if sys.stdout.isatty() else "jsonl"
+from ..formats import BY_SUFFIX, default_format  # noqa: E402,F401  (shared by every command that prints)
 
 
 def write_text(path: str, text: str) -> None:

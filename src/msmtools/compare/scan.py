@@ -38,7 +38,7 @@ SELF = "_self_graded"  # records whose grader was the evaluated model (grader.se
 
 @dataclass
 class Source:
-    """One input file; `label` overrides every record's label (`--label NAME=FILE`)."""
+    """One input file; `label` overrides every record's label (`--variant NAME=FILE`)."""
 
     name: str  # as the user wrote it, for messages
     path: Path  # what is read (a spooled copy for stdin)
@@ -67,7 +67,7 @@ def metric_cols(metric: str) -> tuple[str, str]:
 
 @contextmanager
 def sources(paths: list[str], labels: dict[str, str]) -> Iterator[list[Source]]:
-    """Resolve inputs (positional files plus `--label NAME=FILE` files), spooling stdin to a temp file."""
+    """Resolve inputs (positional files plus `--variant NAME=FILE` files), spooling stdin to a temp file."""
     order = [*paths, *(p for p in labels if p not in paths)]  # a labelled file may also be listed once
     seen: dict[str, str] = {}
     spool = None
@@ -135,7 +135,7 @@ def _check(rec: dict[str, Any], where: tuple[str, int], src: Source) -> None:
         raise at(*where, "kind", f"expected rollout or tagged records, got {kind!r} (is this the right file?)")
     if src.label is None:
         if rec.get("label") is None:
-            raise at(*where, "label", "missing (give --label NAME=FILE to name the variant of a whole file)")
+            raise at(*where, "label", "missing (give --variant NAME=FILE to name the variant of a whole file)")
         if not isinstance(rec["label"], str):
             raise at(*where, "label", f"expected a string, got {type(rec['label']).__name__}")
     if HARMFUL not in rec:

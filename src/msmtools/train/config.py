@@ -1,7 +1,8 @@
 """Training hyperparameters: one typed dataclass per trainer, defaults from the MSM paper.
 
-Each field carries its help text, so the CLI options (`msmtools.commands.midtrain` / `aft`) and the
-`config` block of the checkpoint record come from one definition. Stdlib only: the CLI imports this
+Each field carries its help text, so the CLI options (`msmtools.commands.midtrain` / `aft`, generated
+by `cli_options.config_options`: one option per field, `--field-name`) and the `config` block of the
+checkpoint record come from one definition; `cli=False` keeps a field off the command line. Stdlib only: the CLI imports this
 module at start-up.
 
 Paper defaults (Li et al. 2026): LoRA rank 64, alpha 128, dropout 0 on q,k,v,o,gate,up,down; AdamW
@@ -14,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..cli_options import SEED_HELP
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ATTN_CHOICES = ("auto", "flex", "varlen", "sdpa", "eager", "flash_attention_2")
@@ -34,10 +37,10 @@ class TrainConfig:
     micro_batch: int = _f(1, "Rows per forward pass on each device; the rest of a step is gradient accumulation.")
     lr: float = _f(1e-4, "Peak learning rate (AdamW).")
     warmup_ratio: float = _f(0.05, "Fraction of steps spent in linear warm-up before the cosine decay.")
-    min_lr_ratio: float = _f(0.0, "Learning rate at the end of the cosine, as a fraction of the peak.")
+    min_lr_ratio: float = _f(0.0, "Learning rate at the end of the cosine, as a fraction of the peak.", cli=False)
     weight_decay: float = _f(0.01, "AdamW weight decay.")
-    adam_beta1: float = _f(0.9, "AdamW beta1.")
-    adam_beta2: float = _f(0.999, "AdamW beta2.")
+    adam_beta1: float = _f(0.9, "AdamW beta1.", cli=False)
+    adam_beta2: float = _f(0.999, "AdamW beta2.", cli=False)
     grad_clip: float = _f(1.0, "Clip the global gradient norm to this value (0 = no clipping).")
     epochs: int = _f(1, "Passes over the data (paper: 1 per stage).")
     max_steps: int | None = _f(None, "Stop after this many optimizer steps (default: as many as the epochs need).")
@@ -46,8 +49,8 @@ class TrainConfig:
     lora_rank: int = _f(64, "LoRA rank r.")
     lora_alpha: int = _f(128, "LoRA alpha (scale = alpha / r).")
     lora_dropout: float = _f(0.0, "LoRA dropout.")
-    lora_targets: tuple[str, ...] = _f(LORA_TARGETS, "Module names that get LoRA adapters.")
-    seed: int = _f(0, "Seed for data order, LoRA init and every other random choice.")
+    lora_targets: tuple[str, ...] = _f(LORA_TARGETS, "Module names that get LoRA adapters.", cli=False)
+    seed: int = _f(0, SEED_HELP)
     bf16: bool | None = _f(None, "bf16 autocast (default: on for CUDA, off on CPU).")
     grad_checkpointing: bool = _f(False, "Recompute activations in the backward pass: less memory, about 30% more compute.")
     compile: bool = _f(False, "torch.compile each decoder layer and the loss (slower start, faster steps on GPU).")
@@ -72,9 +75,11 @@ class MidtrainConfig(TrainConfig):
 class AftConfig(TrainConfig):
     """Supervised fine-tuning on chats: loss on assistant tokens only."""
 
-    reasoning: str = _f("keep", "keep: put the record's reasoning in the assistant turn as <think>...</think>; strip: drop it.",
+    reasoning: str = _f("keep", "keep or strip the chats' reasoning: docgen keeps it on each chat (strip: reasoning: "
+                        "null); aft trains on it as <think>...</think> in the assistant turn (strip: drops it).",
                         choices=("keep", "strip"))
-    mix: tuple[str, ...] = _f((), "Mix in another chat file: FILE:fraction of the training examples (repeatable).")
+    mix: tuple[str, ...] = _f((), "Mix in another chat file: FILE:fraction of the training examples (repeatable).",
+                              metavar="FILE:FRACTION")
 
 
 def help_for(cls: type, name: str) -> str:
