@@ -48,7 +48,7 @@ def value_eval(
         loaded = itemsmod.subset(loaded, subset)
     main, judge = gen[""].opts, gen["judge"]
     if mode is None:
-        mode = "judge" if loaded[0].kind == "qa" else ("generate" if main.backend == "openai" else "logprob")
+        mode = "judge" if loaded[0].kind == "qa" else ("logprob" if main.capabilities.scores_text else "generate")
     if rejects is None and output != jsonl.STDIO:
         rejects = (output[: -len(".jsonl")] if output.endswith(".jsonl") else output) + ".rejects.jsonl"
     outputs.check([("-o", output), ("--rejects", rejects)],
