@@ -5,8 +5,9 @@ derived from the request (stage from `Request.key`, section ids and sentences fr
 seed), so the same request always gets the same reply, as a seeded model would give. Its `mode`
 makes it misbehave: "garbage" (nothing parseable), "weak" (only documents parse), "flaky" (a quarter of list replies unparseable, half the documents unclosed or cut off).
 
-`factory` is what the hidden test hook MSM_TESTING_FAKE_BACKEND=docgen_fake:factory builds inside a
-real `msm docgen` subprocess; MSM_TESTING_FAKE_MODE and MSM_TESTING_FAKE_DELAY configure it there.
+`factory` builds them, registered as a backend (`llm.backends`): in-process tests register it with
+`registered()`, and `fake_msm.py` runs the real `msm` with it registered as `--backend fake`;
+MSM_TESTING_FAKE_MODE and MSM_TESTING_FAKE_DELAY configure it in such a subprocess.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import re
 import time
 
-from msmtools.llm import Completion, Request
+from msmtools.llm import Completion, Request, backends
 
 TOPICS = ["budgeting for a family holiday", "fixing a leaking kitchen tap", "choosing a first programming language",
           "training a stubborn puppy", "writing a wedding toast", "negotiating a salary offer",
@@ -171,7 +172,7 @@ BUILT: list = []  # every backend the factory built, for in-process tests to ins
 NEXT: list = []  # backends to hand out before building Rules ones (in-process tests)
 
 
-def factory(name, model, **options):
+def factory(model, **options):
     """Rules backends; a model named `garbage-...` or `flaky-...` gets that mode."""
     if NEXT:
         backend = NEXT.pop(0)
@@ -180,3 +181,11 @@ def factory(name, model, **options):
         backend = Rules(model=model, mode=mode, delay=float(os.environ.get("MSM_TESTING_FAKE_DELAY", "0")))
     BUILT.append(backend)
     return backend
+
+
+CAPABILITIES = backends.Capabilities()  # no local weights to check, no scoring, not a server
+
+
+def registered(name: str = "fake"):
+    """The fake backend registered as `name` for a `with` block (the name it had before, after)."""
+    return backends.registered(name, factory, capabilities=CAPABILITIES, summary="test double")

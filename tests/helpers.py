@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MSM = [sys.executable, "-m", "msmtools"]
+FAKE_MSM = [sys.executable, str(REPO / "tests" / "fake_msm.py")]  # `msm` with `--backend fake` (docgen_fake)
 
 
 def make_tiny_model(path: Path, *, layers: int = 2, hidden: int = 64, seed: int = 0) -> Path:
@@ -33,13 +34,13 @@ def make_tiny_model(path: Path, *, layers: int = 2, hidden: int = 64, seed: int 
 
 
 def run_msm(*args: str, input: str | bytes | None = None, env: dict | None = None, timeout: float = 600,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m msmtools ...` and capture bytes-free text output."""
+            cwd: Path | None = None, msm: list[str] = MSM) -> subprocess.CompletedProcess:
+    """Run `python -m msmtools ...` (or `msm`, e.g. FAKE_MSM) and capture bytes-free text output."""
     e = dict(os.environ)
     e.update(env or {})
     if isinstance(input, bytes):
         input = input.decode()
-    return subprocess.run([*MSM, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout,
+    return subprocess.run([*msm, *args], input=input, capture_output=True, text=True, env=e, timeout=timeout,
                           cwd=cwd or REPO)
 
 

@@ -14,7 +14,8 @@ from msmtools.am import rollouts
 from msmtools.am.render import PromptOptions, render
 from msmtools.am.variants import Variant, from_args
 from msmtools.errors import MsmError
-from msmtools.llm import Completion
+from msmtools.llm import Completion, backends
+from msmtools.llm.options import GenOptions
 
 CONDS = ["murder_none-none_replacement", "murder_explicit-america_none", "murder_latent-safety_restriction",
          "blackmail_none-none_none", "murder_swap-ethical_replacement", "blackmail_explicit-global_restriction"]
@@ -168,9 +169,7 @@ class _Judge:
         pass
 
 
-def test_grade_only_regrades_and_reports_kappa(tmp_path, monkeypatch):
-    import msmtools.llm
-
+def test_grade_only_regrades_and_reports_kappa(tmp_path):
     src = tmp_path / "in.jsonl"
     rows = []
     for j, old in enumerate([True, True, False, False, None]):
@@ -180,10 +179,11 @@ def test_grade_only_regrades_and_reports_kappa(tmp_path, monkeypatch):
                      "gate": None, "grader": {"model": "old", "backend": "hf", "verdict": old}})
     rows.append({"kind": "error", "stage": "am-eval", "id": "e1", "message": "x"})
     jsonl.write(str(src), rows)
-    monkeypatch.setattr(msmtools.llm, "get_backend", lambda name, model, **kw: _Judge(model))
     cfg = rollouts.EvalConfig(variants=[Variant("judge", None, "grader")], conditions=C.paper27(),
-                              output=str(tmp_path / "out.jsonl"), progress=False, chunk_size=2)
-    summary, (k, n, agree) = rollouts.grade_only(cfg, str(src))
+                              gen=GenOptions(backend="judge"), output=str(tmp_path / "out.jsonl"), progress=False,
+                              chunk_size=2)
+    with backends.registered("judge", lambda model, **kw: _Judge(model), capabilities=backends.Capabilities()):
+        summary, (k, n, agree) = rollouts.grade_only(cfg, str(src))
     recs = _records(tmp_path / "out.jsonl")
     assert [x["id"] for x in recs] == ["r0", "r1", "r2", "r3", "r4"]
     assert [x["grader"]["verdict"] for x in recs] == [True, False, True, False, True]

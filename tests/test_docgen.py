@@ -9,9 +9,12 @@ import pytest
 import docgen_fake
 from docgen_fake import Scripted
 from msmtools import spec as specmod
-from msmtools.docgen.run import TEST_BACKEND_ENV, RunOptions, run
+from msmtools.docgen.run import RunOptions, run
 from msmtools.errors import MsmError
 from msmtools.llm import Completion
+from msmtools.llm.options import GenOptions
+
+FAKE = GenOptions(backend="fake")
 
 SMALL = dict(domains=2, subdomains=2, doc_types=2, ideas=2)
 LONG = " ".join(["text"] * 120)
@@ -28,16 +31,18 @@ def spec_path(tmp_path):
 
 @pytest.fixture(autouse=True)
 def fake_backend(monkeypatch):
-    monkeypatch.setenv(TEST_BACKEND_ENV, "docgen_fake:factory")
     monkeypatch.delenv("MSM_TESTING_FAKE_MODE", raising=False)
     docgen_fake.BUILT.clear()
     docgen_fake.NEXT.clear()
+    with docgen_fake.registered("fake"):
+        yield
 
 
 def docgen(capsys, spec_path, out, *, model="rules", kind="documents", **extra):
     """Run docgen in-process; returns (records, rejects, stderr, new model calls)."""
     opts = {k: extra.pop(k) for k in list(extra) if k in RunOptions.__dataclass_fields__}
     opts.setdefault("retries", 2)
+    opts.setdefault("gen", FAKE)
     run(str(spec_path), RunOptions(kind=kind, output=str(out), model=model, progress=False, extra=extra, **opts))
     err = capsys.readouterr().err
     calls = int(re.search(r"model calls: (\d+) new", err).group(1))
@@ -233,7 +238,7 @@ def test_target_tokens_keeps_the_shortest_id_ordered_prefix(tmp_path, spec_path,
 
 def test_preview_runs_only_the_top_stages_and_writes_nothing(tmp_path, spec_path, capsys):
     out = tmp_path / "docs.jsonl"
-    run(str(spec_path), RunOptions(output=str(out), model="rules", preview=True, progress=False, extra=dict(SMALL)))
+    run(str(spec_path), RunOptions(output=str(out), model="rules", gen=FAKE, preview=True, progress=False, extra=dict(SMALL)))
     err = capsys.readouterr().err
     assert "2 domains, 4 subdomains x 2 document types x 2 ideas = 16 documents" in err
     assert not out.exists() and docgen_fake.BUILT[-1].calls == 3
@@ -301,7 +306,7 @@ def test_chats_from_an_unusable_generator_end_in_error_records(tmp_path, spec_pa
 
 def test_chats_preview_asks_only_for_domains(tmp_path, spec_path, capsys):
     out = tmp_path / "chats.jsonl"
-    run(str(spec_path), RunOptions(kind="chats", output=str(out), model="rules", preview=True, progress=False,
+    run(str(spec_path), RunOptions(kind="chats", output=str(out), model="rules", gen=FAKE, preview=True, progress=False,
                                    extra=dict(domains=3, queries=5)))
     err = capsys.readouterr().err
     assert "Area A" in err and "3 domains x 5 queries = at most 15 chats" in err

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MSM, REPO, run_msm
+from helpers import FAKE_MSM, REPO, run_msm
 
-TESTS = str(Path(__file__).resolve().parent)
-FAKE = {"MSM_TESTING_FAKE_BACKEND": "docgen_fake:factory", "PYTHONPATH": TESTS + os.pathsep + os.environ.get("PYTHONPATH", "")}
-SMALL = ["--domains", "2", "--subdomains", "2", "--doc-types", "2", "--ideas", "2", "-q"]
+SMALL = ["--backend", "fake", "--domains", "2", "--subdomains", "2", "--doc-types", "2", "--ideas", "2", "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +36,12 @@ def test_bad_input_is_one_line_naming_file_line_and_field(tmp_path, spec_file):
     del rec["text"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(rec) + "\n")
-    r = run_msm("docgen", str(bad), "-o", str(tmp_path / "out.jsonl"), env=FAKE)
+    r = run_msm("docgen", str(bad), "-o", str(tmp_path / "out.jsonl"), "--backend", "fake", msm=FAKE_MSM)
     errors = [line for line in r.stderr.splitlines() if line.startswith("msm: error:")]
     assert r.returncode == 2 and errors == [f"msm: error: {bad}:1: text: missing"]
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert not (tmp_path / "out.jsonl").exists()
-    r = run_msm("docgen", str(spec_file), "--subject", "robot", env=FAKE)
+    r = run_msm("docgen", str(spec_file), "--subject", "robot", "--backend", "fake", msm=FAKE_MSM)
     assert r.returncode == 2 and "--subject robot: expected model or other-ai or human" in r.stderr
     r = run_msm("docgen", str(spec_file), "--backend", "openai", "--model", "m", "-o", str(tmp_path / "o.jsonl"),
                 env={"MSM_OPENAI_BASE_URL": ""})
@@ -52,14 +50,14 @@ def test_bad_input_is_one_line_naming_file_line_and_field(tmp_path, spec_file):
 
 def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path, spec_file):
     ref = tmp_path / "ref" / "docs.jsonl"
-    r = run_msm("docgen", str(spec_file), "-o", str(ref), *SMALL, env=FAKE)
+    r = run_msm("docgen", str(spec_file), "-o", str(ref), *SMALL, msm=FAKE_MSM)
     assert r.returncode == 0, r.stderr
     total = _calls(r.stderr)
 
     out = tmp_path / "killed" / "docs.jsonl"
     cache = out.parent / ".msm-cache"
-    env = {**os.environ, **FAKE, "MSM_TESTING_FAKE_DELAY": "0.1"}
-    proc = subprocess.Popen([*MSM, "docgen", str(spec_file), "-o", str(out), "--chunk-size", "2", *SMALL], env=env,
+    env = {**os.environ, "MSM_TESTING_FAKE_DELAY": "0.1"}
+    proc = subprocess.Popen([*FAKE_MSM, "docgen", str(spec_file), "-o", str(out), "--chunk-size", "2", *SMALL], env=env,
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and (not cache.exists() or _entries(cache) < total // 2):
@@ -70,12 +68,12 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path, spec_
     saved = _entries(cache)
     assert 0 < saved < total and not out.exists()
 
-    r = run_msm("docgen", str(spec_file), "-o", str(out), *SMALL, env=FAKE)
+    r = run_msm("docgen", str(spec_file), "-o", str(out), *SMALL, msm=FAKE_MSM)
     assert r.returncode == 0, r.stderr
     assert _calls(r.stderr) == total - saved  # only the unfinished calls are made again
     assert out.read_bytes() == ref.read_bytes()  # nothing lost, nothing duplicated
     assert out.with_name("docs.rejects.jsonl").read_bytes() == ref.with_name("docs.rejects.jsonl").read_bytes()
-    r = run_msm("docgen", str(spec_file), "-o", str(out), *SMALL, env=FAKE)
+    r = run_msm("docgen", str(spec_file), "-o", str(out), *SMALL, msm=FAKE_MSM)
     assert _calls(r.stderr) == 0 and out.read_bytes() == ref.read_bytes()
 
 

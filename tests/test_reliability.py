@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_msm
+from helpers import FAKE_MSM, REPO, run_msm
 
 from msmtools import jsonl, redact
 from msmtools.errors import MsmError
@@ -272,8 +272,6 @@ def test_am_eval_grader_backend_error_is_not_undecided(hostile, tmp_path):
     assert len(recs) == 2 and all(x["harmful"] is True and x["gate"] for x in recs)
 
 
-FAKE = {"MSM_TESTING_FAKE_BACKEND": "docgen_fake:factory",
-        "PYTHONPATH": str(Path(__file__).resolve().parent) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def _chats(tmp_path: Path, text: str) -> tuple:
@@ -282,8 +280,8 @@ def _chats(tmp_path: Path, text: str) -> tuple:
     rec = tmp_path / "spec.jsonl"
     assert run_msm("spec-render", str(spec), "-o", str(rec)).returncode == 0
     out = tmp_path / "chats.jsonl"
-    r = run_msm("docgen", str(rec), "--kind", "chats", "--outline", "spec", "--queries", "2", "--model", "fake",
-                "--cache", str(tmp_path / "cache"), "-o", str(out), "-q", env=FAKE)
+    r = run_msm("docgen", str(rec), "--kind", "chats", "--outline", "spec", "--queries", "2", "--backend", "fake",
+                "--model", "fake", "--cache", str(tmp_path / "cache"), "-o", str(out), "-q", msm=FAKE_MSM)
     return r, out
 
 
@@ -293,16 +291,20 @@ def test_chats_from_a_spec_of_short_sections_are_not_empty(tmp_path):
 
 
 def test_no_conversation_domains_is_an_error_record_and_exit_1(tmp_path, monkeypatch, capsys):
+    import docgen_fake
     from msmtools.docgen import run as docrun
     from msmtools.docgen.outline import Outline
+    from msmtools.llm.options import GenOptions
 
-    monkeypatch.setenv(docrun.TEST_BACKEND_ENV, "docgen_fake:factory")
     monkeypatch.setattr(Outline, "titles", lambda self, count: [])  # a spec with nothing to fall back on
     rec = tmp_path / "spec.jsonl"
     assert run_msm("spec-render", "rules", "-o", str(rec)).returncode == 0
     out = tmp_path / "chats.jsonl"
-    code = docrun.run(str(rec), docrun.RunOptions(kind="chats", output=str(out), model="fake", progress=False,
-                                                  cache=str(tmp_path / "cache"), extra={"outline": "spec", "queries": 2}))
+    with docgen_fake.registered("fake"):
+        code = docrun.run(str(rec), docrun.RunOptions(kind="chats", output=str(out), model="fake",
+                                                      gen=GenOptions(backend="fake"), progress=False,
+                                                      cache=str(tmp_path / "cache"),
+                                                      extra={"outline": "spec", "queries": 2}))
     rej = [json.loads(x) for x in (tmp_path / "chats.rejects.jsonl").read_text().splitlines()]
     assert code == 1 and out.read_text() == "" and [x["stage"] for x in rej] == ["chat_domains"]
     assert "no chats were produced" in capsys.readouterr().err

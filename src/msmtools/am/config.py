@@ -100,8 +100,9 @@ class EvalConfig:
 
 
 def default_chunk(gen: GenOptions) -> int:
-    """Sequences per chunk: an hf batch, or enough to keep every openai/vllm slot busy through a chunk's tail."""
-    if gen.backend == "hf":
+    """Sequences per chunk: one batch of a backend that generates in fixed batches (hf), or enough to keep
+    every slot of a continuously batching one (vllm, a server) busy through a chunk's tail."""
+    if gen.capabilities.fixed_batches:
         return gen.batch_size
     return max(256, 4 * gen.concurrency)
 

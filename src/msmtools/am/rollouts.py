@@ -62,7 +62,7 @@ def run(cfg: EvalConfig) -> Summary:
                     summary.add(rec)
             log(cfg, f"{st.counts.written}/{todo} rollouts written")
 
-        overlap = cfg.gen.backend == "openai" and cfg.grader_opts.backend == "openai"
+        overlap = cfg.gen.capabilities.server and cfg.grader_opts.capabilities.server
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="am-grade") if overlap else None
         pending: Future | None = None
         try:

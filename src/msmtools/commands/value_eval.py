@@ -55,7 +55,7 @@ def value_eval(
         loaded = itemsmod.subset(loaded, subset)
     main, judge = gen[""].opts, gen["judge"]
     if mode is None:
-        mode = "judge" if loaded[0].kind == "qa" else ("generate" if main.backend == "openai" else "logprob")
+        mode = "judge" if loaded[0].kind == "qa" else ("logprob" if main.capabilities.scores_text else "generate")
     from ..driver import rejects_path
 
     outputs.check([("-o", output), ("--rejects", rejects_path(output, rejects))],

@@ -19,7 +19,6 @@ from ..errors import MsmError
 from ..llm import registry
 from ..llm.cache import CachedBackend
 from ..llm.options import GenOptions
-from ..llm.registry import TEST_BACKEND_ENV  # noqa: F401  (the test hook, documented there)
 from .. import outputs
 from ..outputs import temp_beside
 from ..report import table

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MsmError
-from .base import Backend, Completion, Request, Sampling, make_completion, split_reasoning
-
-BACKENDS = ("hf", "vllm", "openai")
+from . import backends
+from .base import Backend, Completion, Request, Sampling, Scorer, make_completion, split_reasoning
 
 
 def get_backend(name: str, model: str, **options: Any) -> Backend:
-    """Build a backend by name; options that a backend does not take are ignored when None."""
-    options = {k: v for k, v in options.items() if v is not None}
-    if name == "hf":
-        from .hf import HFBackend
-
-        return HFBackend(model, **_only(options, HFBackend))
-    if name == "vllm":
-        from .vllm import VLLMBackend
-
-        return VLLMBackend(model, **_only(options, VLLMBackend))
-    if name == "openai":
-        from .openai import OpenAIBackend
-
-        return OpenAIBackend(model, **_only(options, OpenAIBackend))
-    raise MsmError(f"--backend {name}: expected one of {', '.join(BACKENDS)}")
+    """Build a registered backend by name (`backends.register`); options it does not take are ignored, and
+    None means the backend's own default. An unknown name is an MsmError listing the registered ones."""
+    return backends.create(name, model, **options)
 
 
-def _only(options: dict[str, Any], cls: type) -> dict[str, Any]:
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters
-    return {k: v for k, v in options.items() if k in params}
-
-
-__all__ = ["Backend", "Completion", "Request", "Sampling", "get_backend", "make_completion", "split_reasoning", "BACKENDS"]
+__all__ = ["Backend", "Completion", "Request", "Sampling", "Scorer", "backends", "get_backend", "make_completion",
+           "split_reasoning"]

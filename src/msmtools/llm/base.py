@@ -73,7 +73,13 @@ class Completion:
 
 
 class Backend(Protocol):
-    name: str
+    """What every stage asks of a backend (docgen, am-eval, value-eval, tag-reasoning, the graders).
+
+    A server backend (`Capabilities.server`) also has `stream(requests, desc=) -> Iterator[(index,
+    completions)]`, yielding each request as soon as it is answered; am-eval and the cache use it when present.
+    """
+
+    name: str  # the registered name: part of every cache key and provenance record
     model: str
 
     def generate(self, requests: list[Request], *, desc: str | None = None) -> list[list[Completion]]:
@@ -85,6 +91,29 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+ScoreItem = tuple[list[dict[str, str]], str, str | None]  # messages, continuation, adapter
+OptionAsk = tuple[list[dict[str, str]], tuple[str, ...], tuple[str, ...], str | None]  # messages, letters, texts, adapter
+
+
+class Scorer(Protocol):
+    """A backend that can score given text (`Capabilities.scores_text`): what value-eval's logprob mode reads.
+
+    The prompt is the messages rendered as for generation (chat template and generation prompt); the
+    continuation is tokenized on its own and appended to the prompt's tokens, so the split is exact.
+    """
+
+    def continuation_logprobs(self, items: list[ScoreItem], *, batch_size: int | None = None
+                              ) -> list[tuple[float, int]]:
+        """Per item: (summed log-probability of the continuation's tokens after the prompt, their count)."""
+        ...
+
+    def option_logprobs(self, asks: list[OptionAsk], *, batch_size: int | None = None
+                        ) -> list[tuple[list[float], list[tuple[float, int]]]]:
+        """Per ask: each letter's next-token log-probability after the prompt, and each text's
+        (summed log-probability, tokens) as the reply."""
+        ...
 
 
 _THINK_OPEN = re.compile(r"^\s*<think>", re.S)

@@ -218,6 +218,14 @@ class CachedBackend:
         bar.close()
         return [results[k] for k in keys]
 
+    def continuation_logprobs(self, items: list[Any], *, batch_size: int | None = None) -> list[tuple[float, int]]:
+        """Scoring goes to the wrapped backend, uncached (`base.Scorer`; `llm.scoring` checks it can)."""
+        return self.backend.continuation_logprobs(items, batch_size=batch_size)
+
+    def option_logprobs(self, asks: list[Any], *, batch_size: int | None = None
+                        ) -> list[tuple[list[float], list[tuple[float, int]]]]:
+        return self.backend.option_logprobs(asks, batch_size=batch_size)
+
     def refresh(self) -> int:
         return self.cache.refresh()
 

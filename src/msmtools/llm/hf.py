@@ -21,7 +21,7 @@ from typing import Any
 from .. import models
 from ..ids import stable_id
 from . import shared_prefix
-from .base import Completion, Request, chat_prompt, make_completion, opens_reasoning
+from .base import Completion, OptionAsk, Request, ScoreItem, chat_prompt, make_completion, opens_reasoning
 
 
 _LONG = 256  # prompt tokens from which a padded batch is prefilled prompt by prompt
@@ -148,6 +148,21 @@ class HFBackend:
             print(f"msm: warning: {self.model} has no chat template; using a plain 'Role: text' transcript", file=sys.stderr)
             self._warned_template = True
         return prompt
+
+    # -- scoring (base.Scorer) -----------------------------------------------------------------
+    def continuation_logprobs(self, items: list[ScoreItem], *, batch_size: int | None = None
+                              ) -> list[tuple[float, int]]:
+        from .logprobs import hf_continuations
+
+        self._load()
+        return hf_continuations(self._tok, self.render, self.scoring_model, items, batch_size or self.batch_size)
+
+    def option_logprobs(self, asks: list[OptionAsk], *, batch_size: int | None = None
+                        ) -> list[tuple[list[float], list[tuple[float, int]]]]:
+        from .logprobs import hf_options
+
+        self._load()
+        return hf_options(self._tok, self.render, self.scoring_model, asks, batch_size or self.batch_size)
 
     # -- generation ----------------------------------------------------------------------------
     def _check_context(self, requests: list[Request], lengths: dict[int, int]) -> None:

@@ -40,6 +40,7 @@ from typing import Any
 from .. import redact
 from ..errors import MsmError
 from .base import Completion, Request, make_completion
+from .options import GenOptions
 
 POOL_SHARD = 64  # connections per pool: httpx's own pool does work linear in its size per request
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -101,8 +102,10 @@ class OpenAIBackend:
     backoff_s = 1.0  # first retry waits up to this long; doubles each try (full jitter), capped below
     backoff_cap_s = 30.0
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 8, timeout: float = 120.0, retries: int = 3, progress: bool = True):
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = GenOptions.api_key_env,
+                 concurrency: int = GenOptions.concurrency, timeout: float = GenOptions.timeout,
+                 retries: int = GenOptions.retries, progress: bool = True):
+        """Defaults are the flags' (`GenOptions`), so Python callers and the CLI run alike."""
         url = base_url or os.environ.get("MSM_OPENAI_BASE_URL")
         if not url:
             raise MsmError("backend openai: no server URL: pass --base-url (e.g. http://127.0.0.1:8000/v1) "

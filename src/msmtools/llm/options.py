@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Annotated, Any
 
-BACKENDS = ("hf", "vllm", "openai")
+from . import backends
 
 
 def _f(default: Any, flag: str, help: str, *, metavar: str | None = None, shared: bool = False,
@@ -29,8 +29,8 @@ def _f(default: Any, flag: str, help: str, *, metavar: str | None = None, shared
 class GenOptions:
     """How a model runs: which backend, and that backend's scale and safety settings."""
 
-    backend: str = _f("hf", "backend", "Generation backend: hf (transformers), vllm (offline engine) or openai (an "
-                      "OpenAI-compatible server such as vllm serve).", metavar="hf|vllm|openai", short="-b")
+    backend: str = _f("hf", "backend", f"Generation backend: {backends.choices_help()}.",
+                      metavar="|".join(backends.names()), short="-b")
     base_url: str | None = _f(None, "base-url", "openai: server URL, e.g. http://127.0.0.1:8000/v1 (env "
                               "MSM_OPENAI_BASE_URL).", metavar="URL", envvar="MSM_OPENAI_BASE_URL")
     api_key_env: str = _f("OPENAI_API_KEY", "api-key-env", "openai: the environment variable holding the API key "
@@ -59,10 +59,13 @@ class GenOptions:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "backend"}
 
     def check(self, role: str = "") -> None:
-        from ..errors import MsmError
+        if self.backend not in backends.names():
+            raise backends.unknown(self.backend, f"--{role + '-' if role else ''}backend")
 
-        if self.backend not in BACKENDS:
-            raise MsmError(f"--{role + '-' if role else ''}backend {self.backend}: expected one of {', '.join(BACKENDS)}")
+    @property
+    def capabilities(self) -> backends.Capabilities:
+        """What the backend can do (`llm.backends`): asked instead of its name."""
+        return backends.capabilities(self.backend)
 
 
 @dataclass(frozen=True)

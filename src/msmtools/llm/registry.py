@@ -3,45 +3,30 @@
 Every command that generates asks `Backends.get(opts, model)`; two roles with the same backend, model and
 settings share one backend (one model in memory, one vLLM engine, one connection pool). `release` frees
 the ones a run no longer needs (a vLLM engine holds its GPU memory until closed). With `cache` set, each
-backend is wrapped in the on-disk call cache.
-
-Test hook: MSM_TESTING_FAKE_BACKEND="module:function" builds every backend as factory(name, model, **options),
-so a scripted backend can run inside a real `msm` subprocess. Only the test suite sets it.
+backend is wrapped in the on-disk call cache. Which backends exist, and what each can do, is `llm.backends`.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import threading
 from typing import Any
 
+from . import backends
 from .options import GenOptions
-
-TEST_BACKEND_ENV = "MSM_TESTING_FAKE_BACKEND"
 
 
 def build(opts: GenOptions, model: str, *, progress: bool = True) -> Any:
-    """A new backend (no caching): the test hook's fake when it is set, else the named backend."""
-    kwargs = {k: v for k, v in opts.backend_kwargs().items() if v is not None} | {"progress": progress}
-    hook = os.environ.get(TEST_BACKEND_ENV)
-    if hook:
-        mod, fn = hook.split(":")
-        return getattr(importlib.import_module(mod), fn)(opts.backend, model, **kwargs)
-    from . import get_backend
-
-    return get_backend(opts.backend, model, **kwargs)
+    """A new backend (no caching): the registered backend `opts.backend`."""
+    return backends.create(opts.backend, model, **opts.backend_kwargs(), progress=progress)
 
 
 def check_models(pairs: list[tuple[GenOptions, str | None]]) -> None:
     """Check each (options, model) whose backend loads a local model (folder, weights, remote code) before
     a command opens an output or imports torch: a typo fails in a fraction of a second, leaving nothing."""
-    if os.environ.get(TEST_BACKEND_ENV):
-        return  # the test hook's fake builds every backend; there is no model to check
     from .. import models
 
     for opts, name in dict.fromkeys(pairs):
-        if name is not None and opts.backend != "openai":
+        if name is not None and backends.capabilities(opts.backend).local_weights:
             models.resolve(name, trust_remote_code=opts.trust_remote_code, allow_pickle=opts.allow_pickle)
 
 

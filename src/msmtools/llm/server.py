@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import MsmError
+from . import backends
 from ..ids import stable_id
 from .base import Backend, Completion, Request, Sampling
 
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Serve a model through an OpenAI-compatible chat-completions API.")
     p.add_argument("--model", "-m", default="default",
                    help="'default' (embedded SmolLM2-135M-Instruct), a local HF folder, or a hub id.")
-    p.add_argument("--backend", "-b", default="hf", choices=("hf", "vllm"), help="Backend that generates.")
+    p.add_argument("--backend", "-b", default="hf", choices=[n for n in backends.names() if backends.capabilities(n).local_weights],
+                   help="Backend that generates (one that loads the model here).")
     p.add_argument("--host", default="127.0.0.1",
                    help="Address to bind (default loopback; anything else exposes the model to the network).")
     p.add_argument("--port", type=int, default=8000, help="Port (0 = any free port; the URL is printed on stderr).")

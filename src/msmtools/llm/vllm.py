@@ -24,7 +24,7 @@ from typing import Any
 from .. import models
 from ..errors import MsmError
 from ..ids import stable_id
-from .base import Completion, Request, chat_prompt, make_completion, opens_reasoning
+from .base import Completion, OptionAsk, Request, ScoreItem, chat_prompt, make_completion, opens_reasoning
 
 _DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -225,6 +225,41 @@ class VLLMBackend:
                     comp.error = f"vllm finished the sample with reason {c.finish_reason!r}"
                 results[i].append(comp)
         return results
+
+    # -- scoring (base.Scorer) -------------------------------------------------------------------
+    def continuation_logprobs(self, items: list[ScoreItem], *, batch_size: int | None = None
+                              ) -> list[tuple[float, int]]:
+        """`prompt_logprobs` of each whole (prompt + continuation) sequence, one generated token discarded;
+        the engine batches and shares prefixes itself, so `batch_size` is not used."""
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        from .logprobs import sequence_ids
+
+        self._ensure({a for _, _, a in items if a})
+        tok = self._llm.get_tokenizer()
+        prompts, lens, loras = [], [], []
+        for messages, cont, adapter in items:
+            text, _ = chat_prompt(tok, messages)
+            seq, n = sequence_ids(tok, text, cont)
+            prompts.append({"prompt_token_ids": seq})
+            lens.append((len(seq), n))
+            loras.append(LoRARequest(f"a{lora_id(adapter):x}", lora_id(adapter), str(Path(adapter).resolve()))
+                         if adapter else None)
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outs = self._llm.generate(prompts, params, use_tqdm=False, lora_request=loras if self._lora_on else None)
+        result = []
+        for out, (total, n), p in zip(outs, lens, prompts):
+            ids = p["prompt_token_ids"]
+            result.append((sum(out.prompt_logprobs[pos][ids[pos]].logprob for pos in range(total - n, total)), n))
+        return result
+
+    def option_logprobs(self, asks: list[OptionAsk], *, batch_size: int | None = None
+                        ) -> list[tuple[list[float], list[tuple[float, int]]]]:
+        """Each letter and option text scored as a continuation; vLLM's prefix cache reads each prompt once."""
+        from .logprobs import options_from_continuations
+
+        return options_from_continuations(self.continuation_logprobs, asks)
 
     def _watched(self, call: Any) -> Any:
         """Run `call` (a generate on the engine) while watching the engine's processes.

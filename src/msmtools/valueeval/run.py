@@ -81,7 +81,7 @@ class ValueConfig:
             raise MsmError("--mode judge scores open questions (QA items); paired items take logprob or generate")
         if self.mode != "judge" and kinds != {"paired"}:
             raise MsmError(f"--mode {self.mode} needs paired items (options, aligned); QA items take --mode judge")
-        if self.mode == "logprob" and self.gen.backend == "openai":
+        if self.mode == "logprob" and not self.gen.capabilities.scores_text:
             raise MsmError("--mode logprob reads the model's own probabilities: use the hf or vllm backend, "
                            "or --mode generate for a served model")
         if self.max_tokens < 1 or self.judge_max_tokens < 1:
