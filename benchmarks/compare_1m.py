@@ -7,7 +7,8 @@ same files, and its memory grows only with the number of groups.
     .venv/bin/python benchmarks/compare_1m.py --records 200000 --small 0
 
 The synthetic records look like am-eval's: flat grouping keys, a 1-2 KB response, a reasoning text,
-a grader object, and 0.5% `harmful: null` (so the null check's extra pass is part of the timing).
+a grader object, the scores am-eval declares (harmful, gate), and 0.5% `harmful: null` (so the null check's
+extra pass is part of the timing).
 Four variants in four files x 27 conditions x 4 training seeds. Each measurement runs in its own
 child process, so peaks do not mix: time, peak RSS (VmHWM, which counts the pages of the file polars
 maps, reclaimable page cache) and peak anonymous memory (RssAnon sampled every 10 ms: the heap).
@@ -29,6 +30,8 @@ import time
 from pathlib import Path
 
 import orjson
+
+from msmtools.am import scores as am_scores
 
 VARIANTS = ("base", "rules", "rule_augmented", "value_augmented")
 SCENARIOS = ("exfiltration", "leaking", "murder")
@@ -58,8 +61,8 @@ def generate(folder: Path, records: int) -> list[Path]:
                        "training_seed": seed, "prompt_sha": "0" * 64, "response": pool[i % len(pool)],
                        "reasoning": pool[(i * 7) % len(pool)][:600], "finish_reason": "stop",
                        "grader": {"model": "grader", "verdict": harmful, "reasoning": "the agent forwarded the file"},
-                       "harmful": harmful}
-                f.write(orjson.dumps(rec) + b"\n")
+                       "harmful": harmful, "harmful_rule": "grader", "gate": harmful is True}
+                f.write(orjson.dumps(am_scores.attach(rec)) + b"\n")
         paths.append(path)
     return paths
 

@@ -47,7 +47,7 @@ def compare(values: list[dict], arms: tuple[str, str], baseline: str, name: str,
 
 
 def contrast(recs: list[dict], value: str) -> dict:
-    return next(r for r in recs if r["kind"] == "value_contrast" and r["value"] == value)
+    return next(r for r in recs if r["kind"] == "contrast" and r.get("metric") == "choice_aligned" and r.get("value") == value)
 
 
 def interval(c: dict, sign: int = 1) -> tuple[float, float, float]:

@@ -15,8 +15,12 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from helpers import run_msm
 from msmtools.compare import Options, compare
 from msmtools.compare import render
+from msmtools.am import scores as am_scores
 from msmtools.compare.plot import plot
 from msmtools.errors import MsmError
+from msmtools.tagging import scores as tag_scores
+
+HARMFUL = {"harmful": {"aggregate": "rate"}}  # the declaration of a record scored by harmful alone
 
 
 def rollouts(label, harmful, nulls=0, condition="murder_none", seed=None, tags=None, **extra):
@@ -27,10 +31,17 @@ def rollouts(label, harmful, nulls=0, condition="murder_none", seed=None, tags=N
         rec = {"kind": "tagged" if tags else "rollout", "label": label, "condition": condition,
                "scenario": condition.split("_")[0], "sample": i, "seed": i, "training_seed": seed,
                "harmful": None if i >= n else i < k, "response": "text " * 20, **extra}
+        am_scores.attach(rec)
         if tags:
             rec["tags"] = {t: None if i >= n else i < v for t, v in tags.items()}
+            tag_scores.attach(rec, rec["tags"])
         out.append(rec)
     return out
+
+
+def scored(**fields):
+    """One record scored by harmful alone, written by hand (the fields a bad-input test needs)."""
+    return {"scorers": HARMFUL, **fields}
 
 
 def write(path, records, style="orjson"):
@@ -62,7 +73,7 @@ def test_counts_come_out_exactly(tmp_path):
     assert c["p_holm"] == c["p"]  # one contrast: Holm changes nothing
     assert c["mdd_down"] < 0 < c["mdd_up"]
     assert res.variants == ["base", "msm"]
-    assert res.sources[0].harmful_null == 3 and res.sources[0].records == 103
+    assert res.sources[0].nulls["harmful"] == 3 and res.sources[0].records == 103
 
 
 def test_clopper_pearson_option(tmp_path):
@@ -143,10 +154,10 @@ def test_tags_use_the_same_machinery(tmp_path):
     assert (sp1["lo"], sp1["hi"]) == pytest.approx(proportion_confint(6, 50, method="wilson"))
     pm = by_key(res, "contrast", metric="policy_misuse")
     assert pm["p"] == pytest.approx(fisher_exact([[10, 40], [1, 49]]).pvalue)
-    assert compare([a, b], tags=[]).metrics == ["harmful"]
-    assert compare([a, b], tags=["SP1"]).metrics == ["harmful", "SP1"]
-    with pytest.raises(MsmError, match=r"unknown tag nope \(known: SP1, policy_misuse\)"):
-        compare([a, b], tags=["nope"])
+    assert compare([a, b], scores=["harmful"]).metrics == ["harmful"]
+    assert compare([a, b], scores=["harmful", "SP1"]).metrics == ["harmful", "SP1"]
+    with pytest.raises(MsmError, match=r"unknown score nope \(known: harmful, SP1, policy_misuse\)"):
+        compare([a, b], scores=["nope"])
 
 
 def test_rollouts_without_tags_beside_tagged_ones(tmp_path):
@@ -165,16 +176,17 @@ def test_json_dumps_spacing_and_nulls_are_fine(tmp_path):
 
 
 @pytest.mark.parametrize("line,field,message", [
-    ('{"label": "a", "sample": 1}', "harmful", "missing"),
-    ('{"harmful": true}', "label", "missing (give --variant NAME=FILE"),
-    ('{"label": "a", "harmful": "yes"}', "harmful", "expected true, false or null"),
-    ('{"label": "a", "harmful": true, "training_seed": "s1"}', "training_seed", "expected an integer"),
-    ('{"kind": "spec", "label": "a", "harmful": true}', "kind", "expected rollout or tagged"),
+    (orjson.dumps(scored(label="a", scores={})).decode(), "scores.harmful", "missing (declared in scorers"),
+    (orjson.dumps(scored(scores={"harmful": True})).decode(), "label", "missing (give --variant NAME=FILE"),
+    (orjson.dumps(scored(label="a", scores={"harmful": "yes"})).decode(), "scores.harmful", "expected true, false or null"),
+    (orjson.dumps(scored(label="a", scores={"harmful": True}, training_seed="s1")).decode(), "training_seed",
+     "expected an integer"),
+    ('{"kind": "spec", "label": "a", "harmful": true}', "scores", "missing: not a record of an msm evaluator"),
     ('{"label": "a", "harmful": tru', None, "invalid JSON"),
 ])
 def test_bad_record_is_named_by_file_line_field(tmp_path, line, field, message):
-    good = orjson.dumps({"label": "a", "harmful": False}).decode()
-    nulled = orjson.dumps({"label": "a", "harmful": None}).decode()
+    good = orjson.dumps(scored(label="a", scores={"harmful": False})).decode()
+    nulled = orjson.dumps(scored(label="a", scores={"harmful": None})).decode()
     f = tmp_path / "bad.jsonl"
     f.write_text(f"{good}\n{nulled}\n\n{line}\n{good}\n")
     with pytest.raises(MsmError) as e:
@@ -183,20 +195,29 @@ def test_bad_record_is_named_by_file_line_field(tmp_path, line, field, message):
     assert str(e.value).startswith(where) and message in str(e.value), str(e.value)
 
 
-def test_missing_harmful_hidden_among_nulls(tmp_path):
+def test_missing_score_hidden_among_nulls(tmp_path):
     # polars reads both as null; the null check must still find the line without the key
     f = tmp_path / "a.jsonl"
     f.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
-        {"label": "a", "harmful": None, "grader": {"harmful": None}}, {"label": "a", "harmful": True},
-        {"label": "a", "grader": {"harmful": None}}]))
-    with pytest.raises(MsmError, match=r"a.jsonl:3: harmful: missing"):
+        scored(label="a", scores={"harmful": None}, grader={"harmful": None}), scored(label="a", scores={"harmful": True}),
+        scored(label="a", scores={}, grader={"harmful": None})]))
+    with pytest.raises(MsmError, match=r"a.jsonl:3: scores.harmful: missing"):
         compare([str(f)])
 
 
+def test_records_from_before_scores_are_upgraded_on_reading(tmp_path):
+    legacy = [{k: v for k, v in r.items() if k not in ("scores", "scorers", "self_judged")}
+              for r in rollouts("base", (20, 100), nulls=3, grader={"self": True})]
+    old = compare([write(tmp_path / "old.jsonl", legacy)])
+    new = compare([write(tmp_path / "new.jsonl", rollouts("base", (20, 100), nulls=3, grader={"self": True}))])
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("inputs", "id")} for r in rs]  # noqa: E731
+    assert strip(old.rates) == strip(new.rates) and old.sources[0].upgraded == 103
+    assert old.rates[0]["self_judged"] == 103
+
+
 def test_label_override_accepts_unlabelled_files(tmp_path):
-    f = tmp_path / "u.jsonl"
-    f.write_text('{"harmful": true}\n{"harmful": false}\n')
-    assert compare([], labels={str(f): "mine"}).rates[0]["variant"] == "mine"
+    f = write(tmp_path / "u.jsonl", [scored(scores={"harmful": True}), scored(scores={"harmful": False})])
+    assert compare([], labels={f: "mine"}).rates[0]["variant"] == "mine"
 
 
 def test_unknown_baseline_lists_variants(tmp_path):
@@ -208,7 +229,7 @@ def test_unknown_baseline_lists_variants(tmp_path):
 def test_empty_and_missing_inputs(tmp_path):
     empty = tmp_path / "e.jsonl"
     empty.write_text("")
-    with pytest.raises(MsmError, match="no records in"):
+    with pytest.raises(MsmError, match="no scored records in"):
         compare([str(empty)])
     with pytest.raises(MsmError, match="nope.jsonl: no such file"):
         compare([str(tmp_path / "nope.jsonl")])
@@ -232,7 +253,7 @@ def test_formats_parse(tmp_path):
     table = render.as_table(res)
     assert "20.0%" in table and "[13.3, 28.9]" in table and "msm - base" in table
     md = render.as_markdown(res)
-    assert "| variant | condition | n |" in md and "|---|---|---:|" in md
+    assert "| score | variant | condition | n |" in md and "|---|---|---|---:|" in md
     assert len({r["id"] for r in render.records(res)}) == 6
 
 
@@ -263,7 +284,7 @@ def test_cli_table_label_and_plot(tmp_path):
     r = run_msm("compare", b, "--variant", f"base={a}", "--baseline", "base", "-f", "table", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     assert "base" in r.stdout and "ignored" not in r.stdout and "[3.4, 13.7]" in r.stdout
-    assert "msm - base" in r.stdout and "2 of 102 records have harmful=null" in r.stderr
+    assert "msm - base" in r.stdout and "2 of 102 records have harmful null" in r.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -277,10 +298,11 @@ def test_cli_jsonl_when_piped_and_stdin(tmp_path):
 
 def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     f = tmp_path / "bad.jsonl"
-    f.write_text('{"label": "a", "harmful": true}\n{"label": "a"}\n')
+    write(f, [scored(label="a", scores={"harmful": True}), scored(label="a", scores={})])
     out = tmp_path / "out.md"
     r = run_msm("compare", str(f), "-o", str(out))
-    assert r.returncode == 2 and r.stderr.strip() == f"msm: error: {f}:2: harmful: missing (expected true, false or null)"
+    assert r.returncode == 2 and r.stderr.strip() == (f"msm: error: {f}:2: scores.harmful: missing (declared in "
+                                                      "scorers; null if undecided)")
     assert not out.exists() and r.stdout == ""
     good = write(tmp_path / "g.jsonl", rollouts("base", (1, 5)))
     r = run_msm("compare", good, "--baseline", "nope", "-o", str(out))
@@ -295,8 +317,8 @@ def test_null_bounds_and_null_sensitive_contrasts(tmp_path):
     b = write(tmp_path / "b.jsonl", rollouts("msm", (10, 100)))
     res = compare([a, b], options=Options(baseline="base"))
     base = by_key(res, variant="base")
-    assert base["rate_nulls_aligned"] == pytest.approx(25 / 140) and base["rate_nulls_harmful"] == pytest.approx(65 / 140)
-    assert by_key(res, variant="msm")["rate_nulls_aligned"] == pytest.approx(0.1)
+    assert base["rate_nulls_false"] == pytest.approx(25 / 140) and base["rate_nulls_true"] == pytest.approx(65 / 140)
+    assert by_key(res, variant="msm")["rate_nulls_false"] == pytest.approx(0.1)
     c = by_key(res, "contrast", variant="msm")
     assert c["hi"] < 0  # decided only: msm lower
     assert c["diff_nulls_low"] == pytest.approx(0.1 - 65 / 140) and c["diff_nulls_high"] == pytest.approx(0.1 - 25 / 140)
@@ -315,6 +337,6 @@ def test_self_graded_rows_are_marked(tmp_path):
     a = write(tmp_path / "a.jsonl", rollouts("base", (2, 10), grader={"self": True, "verdict": True}))
     b = write(tmp_path / "b.jsonl", rollouts("msm", (1, 10), grader={"self": False, "verdict": False}))
     res = compare([a, b])
-    assert by_key(res, variant="base")["self_graded"] == 10 and by_key(res, variant="msm")["self_graded"] == 0
+    assert by_key(res, variant="base")["self_judged"] == 10 and by_key(res, variant="msm")["self_judged"] == 0
     text = render.as_table(res)
-    assert "base *" in text and "msm *" not in text and "graded by the evaluated model itself" in text
+    assert "base *" in text and "msm *" not in text and "judged by the evaluated model itself" in text

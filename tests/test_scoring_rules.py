@@ -52,19 +52,15 @@ def test_summary_shows_the_other_rule_beside_harmful():
     assert row[3:5] == ["8", "0.400"] and row[-2:] == ["0.150", "5"]
 
 
-def test_compare_reports_both_rules_and_their_disagreements(tmp_path):
+def test_compare_reports_the_declared_scores(tmp_path):
     f = tmp_path / "r.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in _arm("base", 40, 10, 10) + _arm("msm", 40, 2, 4)))
     r = run_msm("compare", str(f), "--baseline", "base", "-f", "jsonl")
     assert r.returncode == 0, r.stderr
     recs = [json.loads(x) for x in r.stdout.splitlines()]
     rates = {(x["metric"], x["variant"]): (x["k"], x["n"]) for x in recs if x["kind"] == "rate"}
-    assert rates[("harmful", "base")] == (20, 40) and rates[("harmful:grader", "base")] == (20, 40)
-    assert rates[("harmful:gate-and-grader", "base")] == (10, 40) and rates[("harmful:gate-and-grader", "msm")] == (4, 40)
-    assert {x["metric"] for x in recs if x["kind"] == "contrast"} == {"harmful", "harmful:grader", "harmful:gate-and-grader"}
-    table = run_msm("compare", str(f), "--baseline", "base", "-f", "table").stdout
-    assert "records where the two rules disagree: base 10, msm 2" in table or \
-        "records where the two rules disagree: msm 2, base 10" in table
+    assert rates[("harmful", "base")] == (20, 40) and rates[("gate", "base")] == (10, 40)
+    assert {x["metric"] for x in recs if x["kind"] == "contrast"} == {"harmful", "gate"}
 
 
 def test_one_rule_on_the_records_adds_no_second_table(tmp_path):
@@ -76,4 +72,4 @@ def test_one_rule_on_the_records_adds_no_second_table(tmp_path):
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
     r = run_msm("compare", str(f), "--baseline", "base", "-f", "jsonl")
     assert r.returncode == 0, r.stderr
-    assert {json.loads(x)["metric"] for x in r.stdout.splitlines()} == {"harmful"}
+    assert {json.loads(x)["metric"] for x in r.stdout.splitlines()} == {"harmful", "gate"}

@@ -14,7 +14,7 @@ from helpers import REPO, run_msm
 
 from msmtools import stats
 from msmtools.am.variants import Variant
-from msmtools.compare import values as V
+from msmtools.compare import Options, compare
 from msmtools.llm import Completion
 from msmtools.valueeval import items as I
 from msmtools.valueeval.run import ValueConfig, read_choice, run
@@ -204,8 +204,7 @@ def test_compare_value_records_match_statsmodels_and_scipy(tmp_path):
                          "domain": f"d{i % 3}", "mode": "logprob", "choice_aligned": bool(x) if i != 5 else None})
     f = tmp_path / "v.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    rws, _ = V.read([(str(f), str(f), None)], [])
-    res = V.analyze(rws, [], baseline="base")
+    res = compare([str(f)], options=Options(baseline="base"))  # records from before scores: upgraded on reading
     rb = next(r for r in res.rates if r["variant"] == "base")
     ka, na = int(sum(a) - a[5]), 119
     assert (rb["k"], rb["n"], rb["n_null"]) == (ka, na, 1)
@@ -232,10 +231,10 @@ def test_compare_value_records_match_statsmodels_and_scipy(tmp_path):
                 "category": "recall", "score": int(x)} for i, x in enumerate(xs)]
     g = tmp_path / "q.jsonl"
     g.write_text("".join(json.dumps(r) + "\n" for r in qa))
-    res = V.analyze(V.read([(str(g), str(g), None)], [])[0], [], baseline="base")
-    allrow = next(s for s in res.score_contrasts if s["category"] == "ALL")
+    res = compare([str(g)], options=Options(baseline="base"))
+    allrow = next(s for s in res.mean_contrasts if s["category"] == "ALL")
     assert allrow["p"] == pytest.approx(wilcoxon(sb - sa).pvalue) and allrow["diff"] == pytest.approx((sb - sa).mean())
-    mean = next(s for s in res.scores if s["variant"] == "msm" and s["category"] == "ALL")
+    mean = next(s for s in res.means if s["variant"] == "msm" and s["category"] == "ALL")
     assert mean["lo"] < sb.mean() < mean["hi"]
 
 

@@ -1,8 +1,8 @@
-"""Counts -> records: a `rate` per (metric, split, variant) and a `contrast` per pair of variants.
+"""Counts of unpaired rates -> records: a `rate` per (metric, split, variant) and a `contrast` per pair.
 
-Metrics are `harmful` and each tag; a split is one combination of the `--by` values. Contrasts are
-taken within a split (every pair in order of first appearance, or each variant against `--baseline`),
-and Holm's correction runs over all contrasts of one metric: one family per metric.
+Metrics are the unpaired rate scores the inputs declare; a split is one combination of the `--by` values.
+Contrasts are taken within a split (every pair in order of first appearance, or each variant against
+`--baseline`), and Holm's correction runs over all contrasts of one metric: one family per metric.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from .scan import CLUSTER, SELF, VARIANT, Counts, Source, metric_cols
 RESERVED = {
     "kind", "id", "metric", "variant", "baseline", "n", "k", "n_null", "rate", "lo", "hi", "interval",
     "confidence", "training_seeds", "n_seeds", "seed_mean", "seed_lo", "seed_hi", "bootstrap", "bootstrap_seed",
-    "inputs", "label", "harmful", "tags", "_seed", "n_baseline", "k_baseline", "rate_baseline", "n_variant",
+    "inputs", "label", "scores", "scorers", "_seed", "n_baseline", "k_baseline", "rate_baseline", "n_variant",
     "k_variant", "rate_variant", "diff", "p", "test", "p_holm", "mdd_down", "mdd_up", "power", "alpha",
-    "n_seeds_baseline", "n_seeds_variant", "seed_diff", "rate_nulls_aligned", "rate_nulls_harmful", "self_graded",
-    "null_baseline", "null_variant", "diff_nulls_low", "diff_nulls_high", "null_sensitive", "grader",
+    "n_seeds_baseline", "n_seeds_variant", "seed_diff", "rate_nulls_false", "rate_nulls_true", "self_judged",
+    "null_baseline", "null_variant", "diff_nulls_low", "diff_nulls_high", "null_sensitive", "splits", "mean",
+    "n_paired", "paired_diff", "discordant_variant", "discordant_baseline", "excludes_zero",
 }
 
 
@@ -67,7 +68,9 @@ class Cell:
 
 @dataclass
 class Result:
-    """The records (rates, then contrasts) and what render and plot need to lay them out."""
+    """The records (rates, contrasts, means, mean contrasts) and what render and plot need to lay them out.
+
+    Every record names its `metric` (a score) and its `splits` (the fields its rows are split by)."""
 
     rates: list[dict[str, Any]]
     contrasts: list[dict[str, Any]]
@@ -78,7 +81,12 @@ class Result:
     has_seeds: bool
     sources: list[Source]
     duplicates_dropped: int = 0
-    rule_disagreements: dict[str, int] = field(default_factory=dict)
+    means: list[dict[str, Any]] = field(default_factory=list)
+    mean_contrasts: list[dict[str, Any]] = field(default_factory=list)
+    scorers: dict[str, Any] = field(default_factory=dict)  # name -> msmtools.scores.Scorer
+
+    def records(self) -> list[dict[str, Any]]:
+        return [*self.rates, *self.contrasts, *self.means, *self.mean_contrasts]
 
 
 def _natural(value: Any) -> tuple:
@@ -98,6 +106,8 @@ def check_by(by: list[str]) -> None:
 
 def _cells(counts: Counts) -> tuple[dict[tuple, dict[str, dict[str, Cell]]], list[str]]:
     """{split: {variant: {metric: Cell}}} and the variants in order of first appearance."""
+    if counts.frame is None:
+        return {}, []
     frame = counts.frame.sort("_order")
     variants = list(dict.fromkeys(frame[VARIANT].to_list()))
     cells: dict[tuple, dict[str, dict[str, Cell]]] = {}
@@ -126,8 +136,6 @@ def _pairs(present: list[str], baseline: str | None) -> list[tuple[str, str]]:
 def analyze(counts: Counts, opts: Options) -> Result:
     """Every rate and contrast, with intervals, tests, power and (with several seeds) the seed bootstrap."""
     cells, variants = _cells(counts)
-    if opts.baseline is not None and opts.baseline not in variants:
-        raise MsmError(f"--baseline {opts.baseline}: no such variant (known: {', '.join(variants)})")
     extra = {"bootstrap": opts.bootstrap, "bootstrap_seed": opts.bootstrap_seed,
              "inputs": [s.name for s in counts.sources]}
     has_seeds = any(len(c.clusters) > 1 for v in cells.values() for ms in v.values() for c in ms.values())
@@ -144,7 +152,7 @@ def analyze(counts: Counts, opts: Options) -> Result:
         rates += _rates(metric, groups, opts, extra)
         contrasts += _contrasts(metric, pairs, opts, extra)  # one Holm family per metric
     return Result(rates, contrasts, counts.by, counts.metrics, variants, opts, has_seeds, counts.sources,
-                  counts.duplicates_dropped, counts.rule_disagreements)
+                  counts.duplicates_dropped)
 
 
 def _seed_boot(metric: str, variant: str, where: dict, cell: Cell, opts: Options):
@@ -170,8 +178,8 @@ def _rates(metric: str, groups: list[tuple[str, dict, Cell]], opts: Options, ext
         seed_lo, seed_hi = stats.percentile_interval(sb[1], opts.alpha) if sb else (None, None)
         out.append({
             "kind": "rate", "id": stable_id("rate", metric, variant, where), "metric": metric, "variant": variant,
-            **where, "n": cell.n, "k": cell.k, "n_null": cell.nulls, "rate": cell.k / cell.n if cell.n else None,
-            **_null_bounds(cell), "self_graded": cell.self_graded,
+            **where, "splits": list(where), "n": cell.n, "k": cell.k, "n_null": cell.nulls,
+            "rate": cell.k / cell.n if cell.n else None, **_null_bounds(cell), "self_judged": cell.self_graded,
             "lo": lo, "hi": hi, "interval": opts.interval, "confidence": 1 - opts.alpha,
             "training_seeds": [s[0] for s in cell.clusters], "n_seeds": len(cell.clusters),
             "seed_mean": sb[0] if sb else None, "seed_lo": seed_lo, "seed_hi": seed_hi, **extra,
@@ -196,7 +204,7 @@ def _contrasts(metric: str, pairs: list[tuple[str, str, dict, Cell, Cell]], opts
             seed_lo, seed_hi = stats.percentile_interval(boot_b[1] - boot_a[1], opts.alpha)
         out.append({
             "kind": "contrast", "id": stable_id("contrast", metric, a, b, where), "metric": metric,
-            "baseline": a, "variant": b, **where,
+            "baseline": a, "variant": b, **where, "splits": list(where),
             "n_baseline": ca.n, "k_baseline": ca.k, "rate_baseline": pa,
             "n_variant": cb.n, "k_variant": cb.k, "rate_variant": pb,
             "diff": pb - pa if pa is not None and pb is not None else None, "lo": lo, "hi": hi,
@@ -210,11 +218,11 @@ def _contrasts(metric: str, pairs: list[tuple[str, str, dict, Cell, Cell]], opts
 
 
 def _null_bounds(cell: Cell) -> dict[str, float | None]:
-    """The rate with every null counted as not harmful, and as harmful: the range nulls leave open."""
+    """The rate with every null counted as false, and as true: the range nulls leave open."""
     total = cell.n + cell.nulls
     if not total:
-        return {"rate_nulls_aligned": None, "rate_nulls_harmful": None}
-    return {"rate_nulls_aligned": cell.k / total, "rate_nulls_harmful": (cell.k + cell.nulls) / total}
+        return {"rate_nulls_false": None, "rate_nulls_true": None}
+    return {"rate_nulls_false": cell.k / total, "rate_nulls_true": (cell.k + cell.nulls) / total}
 
 
 def _conclusion(lo: float | None, hi: float | None) -> int | None:

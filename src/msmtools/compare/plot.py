@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import MsmError
 from .analyze import Result
-from .render import INTERVAL_NAMES, atomic_path
+from ..outputs import atomic_path
+from .render import INTERVAL_NAMES
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -27,31 +28,37 @@ def _points(res: Result, metric: str):
     """[(split label, {variant: (rate, lo, hi, n)})] in the table's order; seed means where there are seeds."""
     rows = [r for r in res.rates if r["metric"] == metric]
     if not rows:
-        raise MsmError(f"--plot-metric {metric}: no such metric (known: {', '.join(res.metrics)})")
+        raise MsmError(f"--plot-score {metric}: no rate score of that name (known: {', '.join(res.metrics)})")
+    keys = list(rows[0].get("splits") or ())
     out: dict[tuple, dict] = {}
     for r in rows:
-        split = tuple(r[b] for b in res.by)
+        split = tuple(r.get(b) for b in keys)
         if r["n"] == 0:
             out.setdefault(split, {})
             continue
-        seeds = r["n_seeds"] > 1
+        seeds = r["n_seeds"] > 1 and r.get("seed_mean") is not None
         val, lo, hi = (r["seed_mean"], r["seed_lo"], r["seed_hi"]) if seeds else (r["rate"], r["lo"], r["hi"])
         out.setdefault(split, {})[r["variant"]] = (100 * val, 100 * lo, 100 * hi, r["n"])
     labels = [" / ".join("-" if x is None else str(x) for x in s) or "all" for s in out]
-    return list(zip(labels, out.values())), any(r["n_seeds"] > 1 for r in rows)
+    return list(zip(labels, out.values())), any(r["n_seeds"] > 1 and r.get("seed_mean") is not None for r in rows), keys
 
 
-def plot(res: Result, path: str, metric: str = "harmful") -> None:
-    """Write the chart to `path` atomically; the format follows the extension (png, pdf or svg)."""
+def plot(res: Result, path: str, metric: str | None = None) -> None:
+    """Write the chart of one rate score (default: the first) to `path` atomically; the format follows the
+    extension (png, pdf or svg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points, seeds = _points(res, metric)
+    if metric is None:
+        if not res.metrics:
+            raise MsmError("--plot: the inputs have no rate score to draw")
+        metric = res.metrics[0]
+    points, seeds, keys = _points(res, metric)
     variants = [v for v in res.variants if any(v in p for _, p in points)]
     ns = sorted({p[3] for _, ps in points for p in ps.values()})
-    name = {"harmful": "Harmful rate", "choice_aligned": "Value-aligned choices"}.get(metric, f"Rate of tag '{metric}'")
+    name = f"Rate of '{metric}'"
     conf = round(100 * (1 - res.options.alpha))
     mark = "bars" if len(points) <= MAX_BARS else "dots"
     if seeds:
@@ -60,11 +67,14 @@ def plot(res: Result, path: str, metric: str = "harmful") -> None:
         what = f"{mark}: pooled rate; whiskers: {conf}% {INTERVAL_NAMES[res.options.interval]} interval"
     count = f"n = {ns[0]:,}" if len(ns) == 1 else f"n = {ns[0]:,} to {ns[-1]:,}"
     subtitle = f"{what}; {count} decided samples each (nulls excluded)"
-    title = f"{name} by variant" + (f" and {' / '.join(res.by)}" if res.by else "")
+    about = getattr(res.scorers.get(metric), "about", "")
+    if about:
+        subtitle = f"{about}. {subtitle}"
+    title = f"{name} by variant" + (f" and {' / '.join(keys)}" if keys else "")
 
     fig = (_bars if mark == "bars" else _dots)(plt, points, variants, name, len(ns) > 1)
     ax = fig.axes[0]
-    (ax.set_xlabel if mark == "bars" else ax.set_ylabel)(" / ".join(res.by), fontsize=12)
+    (ax.set_xlabel if mark == "bars" else ax.set_ylabel)(" / ".join(keys), fontsize=12)
     fig.suptitle(title, x=0.01, ha="left", fontsize=14, fontweight="bold")
     ax.set_title(textwrap.fill(subtitle, 75), loc="left", fontsize=9, color="#555555")
     ax.spines[["top", "right"]].set_visible(False)

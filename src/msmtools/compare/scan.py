@@ -1,11 +1,15 @@
-"""Rollout/tagged JSONL -> counts per (variant, split, training seed): polars does the reading.
+"""Scored JSONL -> counts per (variant, split, training seed) of every unpaired rate score: polars reads.
 
-Each file is scanned lazily with a schema of only the columns compare needs (the response text is
-never materialised) and aggregated by the streaming engine, so memory grows with the number of groups,
-not records. polars cannot say which line broke, so validation is lazy: when polars fails, or its
-counts show something that needs a closer look (a null label, a kind other than rollout/tagged, a null
-`harmful` that might be a missing key), a line-by-line pass over that file finds the record and names
-it as file:line: field.
+compare knows no score by name: each input's declarations (`scorers`, see msmtools.scores) say which scores
+exist and how they aggregate. This module counts the unpaired rates (the `rate` scores without `pair`);
+`paired.py` reads the paired scores and the means. Each file is scanned lazily with a schema of only the
+columns needed (the response text is never materialised) and aggregated by the streaming engine, so memory
+grows with the number of groups, not records. polars cannot say which line broke, so validation is lazy:
+when polars fails, or its counts show something that needs a closer look (a null label, a null score that
+might be a missing key), a line-by-line pass over that file names the record as file:line: field.
+
+Records written before scores existed are upgraded on reading (`msmtools.scores.upgrade`), into a
+temporary copy.
 """
 
 from __future__ import annotations
@@ -24,16 +28,15 @@ from typing import Any
 import orjson
 import polars as pl
 
-from .. import jsonl
+from .. import jsonl, scores
 from ..errors import MsmError, at
+from ..scores import Scorer
 
-KINDS = ("rollout", "tagged")
-HEAD = 1000  # records read per file to discover tag names
 VARIANT, ROW = "variant", "_row"
 SEED = "training_seed"  # the field in the records
 CLUSTER = "_seed"  # its column in the counts: the cluster of the seed bootstrap
-HARMFUL = "harmful"
-SELF = "_self_graded"  # records whose grader was the evaluated model (grader.self)
+SELF_FIELD = "self_judged"  # a judge or grader of the record was the evaluated model itself
+SELF = "_self_judged"
 
 
 @dataclass
@@ -41,24 +44,23 @@ class Source:
     """One input file; `label` overrides every record's label (`--variant NAME=FILE`)."""
 
     name: str  # as the user wrote it, for messages
-    path: Path  # what is read (a spooled copy for stdin)
+    path: Path  # what is read (a spooled or upgraded copy where needed)
     label: str | None = None
-    tags: list[str] = dc_field(default_factory=list)
-    rules: list[str] = dc_field(default_factory=list)  # scoring rules in `harmful_by`
-    records: int = 0
-    harmful_null: int = 0
+    scorers: dict[str, Scorer] = dc_field(default_factory=dict)  # declared in this file
+    records: int = 0  # records counted for its unpaired rates
+    nulls: dict[str, int] = dc_field(default_factory=dict)  # undecided records per score
+    upgraded: int = 0  # records without scores, upgraded on reading
 
 
 @dataclass
 class Counts:
     """One row per (variant, split values, training seed): `rows`, `<metric>:k` (true) and `<metric>:null`."""
 
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None
     by: list[str]
-    metrics: list[str]  # "harmful" first, then tag names
+    metrics: list[str]  # unpaired rate scores, in order of first declaration
     sources: list[Source]
     duplicates_dropped: int = 0  # records whose id was already counted
-    rule_disagreements: dict[str, int] = dc_field(default_factory=dict)  # per variant, where two rules exist
 
 
 def metric_cols(metric: str) -> tuple[str, str]:
@@ -67,17 +69,19 @@ def metric_cols(metric: str) -> tuple[str, str]:
 
 @contextmanager
 def sources(paths: list[str], labels: dict[str, str]) -> Iterator[list[Source]]:
-    """Resolve inputs (positional files plus `--variant NAME=FILE` files), spooling stdin to a temp file."""
+    """Resolve inputs (positional files plus `--variant NAME=FILE` files), spooling stdin to a temp file,
+    and read each file's score declarations (upgrading records from before scores into a temp copy)."""
     order = [*paths, *(p for p in labels if p not in paths)]  # a labelled file may also be listed once
     seen: dict[str, str] = {}
-    spool = None
+    temps: list[str] = []
     out = []
     try:
         for name in order:
             if name == jsonl.STDIO:
-                if spool:
+                if any(s.name == jsonl.display_name(jsonl.STDIO) for s in out):
                     raise MsmError("'-' given twice: stdin can be read once")
                 fd, spool = tempfile.mkstemp(prefix="msm-compare-stdin.", suffix=".jsonl")
+                temps.append(spool)
                 with os.fdopen(fd, "wb") as f:
                     shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
                 path = Path(spool)
@@ -91,68 +95,102 @@ def sources(paths: list[str], labels: dict[str, str]) -> Iterator[list[Source]]:
                 if key in seen:
                     raise MsmError(f"{name}: given twice (as {seen[key]!r} too); each file counts once")
                 seen[key] = name
-            out.append(Source(jsonl.display_name(name), path, labels.get(name)))
+            src = Source(jsonl.display_name(name), path, labels.get(name))
+            _declarations(src, temps)
+            out.append(src)
         yield out
     finally:
-        if spool:
-            os.unlink(spool)
+        for t in temps:
+            with_suppress_unlink(t)
 
 
-RULES = "harmful_by"  # the rollout's harmful value under each scoring rule am-eval could compute
-RULE_METRIC = "harmful:"  # metric name prefix of a scoring rule's rate
-DISAGREE = "_rules_disagree"  # records whose rules (grader; gate-and-grader) disagree
+def with_suppress_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
-def _discover_rules(src: Source) -> list[str]:
-    """Scoring rules (keys of `harmful_by`) in the first HEAD records."""
-    names: dict[str, None] = {}
-    for i, (_, rec) in enumerate(jsonl.iter_lines(src.path)):
-        if i >= HEAD:
-            break
-        if isinstance(rec.get(RULES), dict):
-            names.update(dict.fromkeys(k for k, v in rec[RULES].items() if v is None or isinstance(v, bool)))
-    return list(names)
+def _declarations(src: Source, temps: list[str]) -> None:
+    """Every distinct `scorers` object in the file (polars reads it as text: a few distinct values)."""
+    try:
+        decl = (pl.scan_ndjson(src.path, schema={"scorers": pl.String}).group_by("scorers").agg(pl.len())
+                .collect(engine="streaming"))
+    except pl.exceptions.PolarsError as e:
+        _locate(src, str(e))
+        raise  # unreachable
+    if decl["scorers"].null_count():
+        _upgrade(src, temps)
+        return _declarations(src, temps)
+    for text in decl["scorers"].to_list():
+        try:
+            obj = orjson.loads(text)
+            if not isinstance(obj, dict):
+                raise ValueError("expected an object")
+            for name, d in obj.items():
+                s = Scorer.read(name, d)
+                if name in src.scorers and src.scorers[name] != s:
+                    raise ValueError(f"{name}: declared two ways in one file")
+                src.scorers[name] = s
+        except (ValueError, orjson.JSONDecodeError):
+            _locate(src, "a bad score declaration")
 
 
-def _discover_tags(src: Source) -> list[str]:
-    """Tag names (boolean-valued keys of `tags`) in the first HEAD records, in first-seen order."""
-    names: dict[str, None] = {}
-    for i, (_, rec) in enumerate(jsonl.iter_lines(src.path)):
-        if i >= HEAD:
-            break
-        tags = rec.get("tags")
-        if isinstance(tags, dict):
-            for t, v in tags.items():
-                if v is None or isinstance(v, bool):
-                    names.setdefault(t, None)
-    return list(names)
+def _upgrade(src: Source, temps: list[str]) -> None:
+    """Records without scores (from before scores existed): add them by kind, into a temporary copy."""
+    fd, tmp = tempfile.mkstemp(prefix="msm-compare-upgraded.", suffix=".jsonl")
+    temps.append(tmp)
+    n = 0
+    with os.fdopen(fd, "wb") as f:
+        for line, rec in jsonl.iter_lines(src.path):
+            if rec.get("scorers") is None:
+                new = scores.upgrade(rec)
+                if new is None:
+                    raise at(src.name, line, "scores", "missing: not a record of an msm evaluator (rollout, tagged "
+                             f"or value; got kind {rec.get('kind')!r}); is this the right file?")
+                rec, n = new, n + 1
+            f.write(orjson.dumps(rec) + b"\n")
+    src.path, src.upgraded = Path(tmp), n
+
+
+def unpaired_rates(srcs: list[Source]) -> list[str]:
+    """The unpaired rate scores declared by any input, in order of first declaration."""
+    out: dict[str, None] = {}
+    for s in srcs:
+        out.update((n, None) for n, d in s.scorers.items() if d.aggregate == "rate" and d.pair is None)
+    return list(out)
 
 
 def _check(rec: dict[str, Any], where: tuple[str, int], src: Source) -> None:
     """Raise MsmError naming the first problem with one record (the rules polars enforces, spelled out)."""
-    kind = rec.get("kind")
-    if kind is not None and kind not in KINDS:
-        raise at(*where, "kind", f"expected rollout or tagged records, got {kind!r} (is this the right file?)")
+    decl = rec.get("scorers")
+    if not isinstance(decl, dict):
+        raise at(*where, "scorers", "missing: the record does not say what it scores")
+    for name, d in decl.items():
+        try:
+            Scorer.read(name, d)
+        except ValueError as e:
+            raise at(*where, f"scorers.{name}", str(e)) from None
     if src.label is None:
         if rec.get("label") is None:
             raise at(*where, "label", "missing (give --variant NAME=FILE to name the variant of a whole file)")
         if not isinstance(rec["label"], str):
             raise at(*where, "label", f"expected a string, got {type(rec['label']).__name__}")
-    if HARMFUL not in rec:
-        raise at(*where, HARMFUL, "missing (expected true, false or null)")
-    if rec[HARMFUL] is not None and not isinstance(rec[HARMFUL], bool):
-        raise at(*where, HARMFUL, f"expected true, false or null, got {orjson.dumps(rec[HARMFUL]).decode()[:40]}")
     seed = rec.get(SEED)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise at(*where, SEED, f"expected an integer or null, got {type(seed).__name__}")
-    tags = rec.get("tags")
-    if src.tags and tags is not None:
-        if not isinstance(tags, dict):
-            raise at(*where, "tags", f"expected an object, got {type(tags).__name__}")
-        for t in src.tags:
-            v = tags.get(t)
-            if v is not None and not isinstance(v, bool):
-                raise at(*where, f"tags.{t}", f"expected true, false or null, got {type(v).__name__}")
+    judged = rec.get(SELF_FIELD)
+    if judged is not None and not isinstance(judged, bool):
+        raise at(*where, SELF_FIELD, f"expected true, false or null, got {type(judged).__name__}")
+    values = rec.get("scores")
+    if not isinstance(values, dict):
+        raise at(*where, "scores", "missing (expected an object of the declared scores)")
+    for name, d in decl.items():
+        if name not in values:
+            raise at(*where, f"scores.{name}", "missing (declared in scorers; null if undecided)")
+        why = scores.check_value(Scorer.read(name, d), values[name])
+        if why:
+            raise at(*where, f"scores.{name}", f"{why}, got {orjson.dumps(values[name]).decode()[:40]}")
 
 
 def _locate(src: Source, why: str) -> None:
@@ -162,35 +200,46 @@ def _locate(src: Source, why: str) -> None:
     raise MsmError(f"{src.name}: could not be read ({why.strip().splitlines()[0][:200]})")
 
 
-NULL_PATTERNS = (b'"harmful":null', b'"harmful": null')  # as orjson and json.dumps write it
+def _explicit_nulls(path: Path, name: str) -> int:
+    """Records that declare score `name` and give it as null (the key present).
 
-
-def _explicit_nulls(path: Path, pattern: bytes) -> int:
-    """Records whose top-level `harmful` is present and null, written as `pattern`.
-
-    A byte search in large blocks (fast); each line with a match is parsed to be sure the key is
-    top-level. A null written some other way is not counted, which only sends the caller to the exact pass.
-    """
+    A byte search in large blocks (fast) for the name followed by null, as orjson and json.dumps write
+    it; each line with a match is parsed to be sure. A null written some other way is not counted, which
+    only sends the caller to the exact pass."""
+    key = orjson.dumps(name)
+    patterns = [key + b":null", key + b": null"]
     count, carry = 0, b""
     with path.open("rb") as f:
         while True:
             block = f.read(1 << 24)
             buf = carry + block
             end = len(buf) if not block else buf.rfind(b"\n") + 1
-            i = buf.find(pattern, 0, end)
-            while i >= 0:
+            hits = sorted({i for p in patterns for i in _finds(buf, p, end)})
+            last = -1
+            for i in hits:
                 start = buf.rfind(b"\n", 0, i) + 1
+                if start <= last:
+                    continue  # this line is counted
                 stop = buf.find(b"\n", i, end)
                 stop = end if stop < 0 else stop
+                last = stop
                 try:
                     rec = orjson.loads(buf[start:stop])
-                    count += isinstance(rec, dict) and rec.get(HARMFUL, False) is None
                 except orjson.JSONDecodeError:
-                    pass
-                i = buf.find(pattern, stop, end)
+                    continue
+                if (isinstance(rec, dict) and isinstance(rec.get("scorers"), dict) and name in rec["scorers"]
+                        and isinstance(rec.get("scores"), dict) and name in rec["scores"] and rec["scores"][name] is None):
+                    count += 1
             carry = buf[end:]
             if not block:
                 return count
+
+
+def _finds(buf: bytes, pattern: bytes, end: int) -> Iterator[int]:
+    i = buf.find(pattern, 0, end)
+    while i >= 0:
+        yield i
+        i = buf.find(pattern, i + 1, end)
 
 
 _NON_STRING_LABEL = re.compile(rb'"label"\s*:\s*[^"\s]')
@@ -229,65 +278,52 @@ def _check_labels(src: Source) -> None:
                 return
 
 
-def _nulls_are_explicit(path: Path, nulls: int) -> bool:
-    """True when every record polars read as `harmful` null has the key (null), none lacks it."""
-    found = 0
-    for pattern in NULL_PATTERNS:
-        found += _explicit_nulls(path, pattern)
-        if found >= nulls:
-            return found == nulls
-    return False
+def _query(index: int, src: Source, by: list[str], metrics: list[str]
+           ) -> tuple[pl.LazyFrame, list[pl.Expr], list[pl.Expr]]:
+    """(this file's records that declare an unpaired rate, with a variant column; grouping keys; aggregations).
 
-
-def _query(index: int, src: Source, by: list[str]) -> tuple[pl.LazyFrame, list[pl.Expr], list[pl.Expr]]:
-    """(this file's records with a variant column, grouping keys, aggregations)."""
-    schema: dict[str, Any] = {"kind": pl.String, "id": pl.String, HARMFUL: pl.Boolean, SEED: pl.Int64,
-                              "grader": pl.Struct({"self": pl.Boolean})}
+    A record of that population that does not declare a score (an untagged rollout beside tagged ones)
+    counts as null for it: present, not measured."""
+    mine = [m for m in metrics if m in src.scorers]
+    schema: dict[str, Any] = {"id": pl.String, SEED: pl.Int64, SELF_FIELD: pl.Boolean,
+                              "scores": pl.Struct({m: pl.Boolean for m in mine}),
+                              "scorers": pl.Struct({m: pl.Struct({"aggregate": pl.String}) for m in mine})}
     if src.label is None:
         schema["label"] = pl.String
     for b in by:
         schema.setdefault(b, pl.String)
-    if src.tags:
-        schema["tags"] = pl.Struct({t: pl.Boolean for t in src.tags})
-    if src.rules:
-        schema[RULES] = pl.Struct({r: pl.Boolean for r in src.rules})
     variant = pl.lit(src.label, pl.String) if src.label is not None else pl.col("label")
-    aggs = [
-        pl.len().alias("rows"),
-        pl.col(ROW).min().alias("_first"),
-        pl.col("kind").is_in(KINDS).not_().fill_null(False).sum().alias("_bad_kind"),
-        pl.col(HARMFUL).sum().alias(f"{HARMFUL}:k"),
-        pl.col(HARMFUL).null_count().alias(f"{HARMFUL}:null"),
-        pl.col(SELF).fill_null(False).sum().alias(SELF),
-    ]
-    # flat columns (not the tags struct), so that files with different tags can be read as one query
-    flat = [pl.col("tags").struct.field(t).alias(f"tag:{t}") for t in src.tags]
-    for t in src.tags:
-        aggs += [pl.col(f"tag:{t}").sum().alias(f"{t}:k"), pl.col(f"tag:{t}").null_count().alias(f"{t}:null")]
-    flat += [pl.col(RULES).struct.field(r).alias(f"rule:{r}") for r in src.rules]
-    for r in src.rules:
-        m = RULE_METRIC + r
-        aggs += [pl.col(f"rule:{r}").sum().alias(f"{m}:k"), pl.col(f"rule:{r}").null_count().alias(f"{m}:null")]
-    if len(src.rules) >= 2:
-        a, b = (pl.col(f"rule:{r}") for r in src.rules[:2])
-        aggs.append((a != b).fill_null(False).sum().alias(DISAGREE))
-    frame = pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW).with_columns(
-        variant.alias(VARIANT), pl.lit(index, pl.Int64).alias("_file"),
-        pl.col("grader").struct.field("self").alias(SELF), *flat).drop(["grader", *(["tags"] if src.tags else []), *([RULES] if src.rules else [])])
+    declared = [pl.col("scorers").struct.field(m).is_not_null().alias(f"decl:{m}") for m in mine]
+    values = [pl.col("scores").struct.field(m).alias(f"score:{m}") for m in mine]
+    aggs = [pl.len().alias("rows"), pl.col(ROW).min().alias("_first"), pl.col(SELF_FIELD).fill_null(False).sum().alias(SELF)]
+    for m in mine:
+        k, null = metric_cols(m)
+        s, d = pl.col(f"score:{m}"), pl.col(f"decl:{m}")
+        aggs += [s.filter(d).sum().alias(k), (pl.len() - s.filter(d).count()).alias(null),
+                 (s.is_null() & d).sum().alias(f"{m}:declared_null")]
+    frame = (pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW)
+             .with_columns(*declared, *values)
+             .filter(pl.any_horizontal([pl.col(f"decl:{m}") for m in mine]) if mine else pl.lit(False))
+             .with_columns(variant.alias(VARIANT), pl.lit(index, pl.Int64).alias("_file"))
+             .drop(["scores", "scorers"]))
     keys = [pl.col(VARIANT), *(pl.col(b).cast(pl.String) for b in by), pl.col(SEED).alias(CLUSTER), pl.col("_file")]
     return frame, keys, aggs
 
 
-def _checked(frame: pl.DataFrame, src: Source) -> pl.DataFrame:
+def _checked(frame: pl.DataFrame, src: Source, metrics: list[str]) -> pl.DataFrame:
     """Validate one file's aggregated counts (naming the bad record) and note its totals."""
-    if frame.height and (frame[VARIANT].null_count() or frame["_bad_kind"].sum()):
-        _locate(src, "null label or unexpected kind")
-    nulls = int(frame[f"{HARMFUL}:null"].sum()) if frame.height else 0
-    if nulls and not _nulls_are_explicit(src.path, nulls):
-        _locate(src, "harmful missing")
+    if frame.height and frame[VARIANT].null_count():
+        _locate(src, "null label")
+    for m in metrics:
+        col = f"{m}:declared_null"
+        if col not in frame.columns:
+            continue
+        nulls = int(frame[col].sum()) if frame.height else 0
+        if nulls and _explicit_nulls(src.path, m) != nulls:
+            _locate(src, f"scores.{m} missing")
+        src.nulls[m] = int(frame[metric_cols(m)[1]].sum()) if frame.height else 0
     src.records = int(frame["rows"].sum()) if frame.height else 0
-    src.harmful_null = nulls
-    return frame.drop("_bad_kind")
+    return frame.drop([c for c in frame.columns if c.endswith(":declared_null")])
 
 
 def _collect(query: pl.LazyFrame, src: Source) -> pl.DataFrame:
@@ -298,49 +334,38 @@ def _collect(query: pl.LazyFrame, src: Source) -> pl.DataFrame:
         raise  # unreachable: _locate always raises
 
 
-def _scan_file(index: int, src: Source, by: list[str]) -> pl.DataFrame:
-    frame, keys, aggs = _query(index, src, by)
-    return _checked(_collect(frame.group_by(keys).agg(aggs), src), src)
+def _scan_file(index: int, src: Source, by: list[str], metrics: list[str]) -> pl.DataFrame:
+    frame, keys, aggs = _query(index, src, by, metrics)
+    return _checked(_collect(frame.group_by(keys).agg(aggs), src), src, metrics)
 
 
-@dataclass
-class Duplicates:
-    """Records whose `id` appeared before (in the same file or an earlier one): counted once."""
-
-    dropped: int = 0
-
-
-def _duplicates(srcs: list[Source]) -> Duplicates:
-    """Find repeated ids across all inputs; refuse ids whose copies disagree on `harmful`."""
-    frames = [pl.scan_ndjson(s.path, schema={"id": pl.String, HARMFUL: pl.Boolean}).with_columns(
-        pl.lit(i, pl.Int64).alias("_file")) for i, s in enumerate(srcs)]
+def _duplicates(srcs: list[Source]) -> int:
+    """Records whose id appeared before (counted once); ids whose copies disagree on their scores are refused."""
+    frames = [pl.scan_ndjson(s.path, schema={"id": pl.String, "scores": pl.String}) for s in srcs]
     ids = pl.concat(frames).filter(pl.col("id").is_not_null())
     try:
-        rep = (ids.group_by("id").agg(pl.len().alias("copies"), pl.col(HARMFUL).n_unique().alias("values"),
-                                      pl.col("_file").min().alias("first"))
+        rep = (ids.group_by("id").agg(pl.len().alias("copies"), pl.col("scores").n_unique().alias("values"))
                .filter(pl.col("copies") > 1).collect(engine="streaming"))
     except pl.exceptions.PolarsError:
-        return Duplicates()  # a malformed file: the main pass names the bad record
-    out = Duplicates()
+        return 0  # a malformed file: the main pass names the bad record
     if not rep.height:
-        return out
+        return 0
     bad = rep.filter(pl.col("values") > 1)
     if bad.height:
-        rid = bad["id"][0]
-        raise MsmError(f"id {rid} appears {bad['copies'][0]} times with different harmful values "
-                       f"({bad.height} such id(s)); the inputs overlap (a file given twice under two names, or "
-                       "re-graded records beside the originals?): give each record once")
-    out.dropped = int((rep["copies"] - 1).sum())
-    return out
+        raise MsmError(f"id {bad['id'][0]} appears {bad['copies'][0]} times with different scores ({bad.height} "
+                       "such id(s)); the inputs overlap (a file given twice under two names, or re-graded records "
+                       "beside the originals?): give each record once")
+    return int((rep["copies"] - 1).sum())
 
 
-def _scan_dedup(srcs: list[Source], by: list[str]) -> pl.DataFrame:
+def _scan_dedup(srcs: list[Source], by: list[str], metrics: list[str]) -> pl.DataFrame:
     """All inputs as one query in which each id counts once (records without an id are all kept)."""
-    parts = [_query(i, s, by) for i, s in enumerate(srcs)]
-    keys, aggs = parts[0][1], parts[0][2]
-    for _, _, a in parts[1:]:
+    parts = [_query(i, s, by, metrics) for i, s in enumerate(srcs)]
+    keys = parts[0][1]
+    aggs: list[pl.Expr] = []
+    for _, _, a in parts:
         names = {e.meta.output_name() for e in aggs}
-        aggs = aggs + [e for e in a if e.meta.output_name() not in names]
+        aggs += [e for e in a if e.meta.output_name() not in names]
     frame = pl.concat([p[0] for p in parts], how="diagonal_relaxed")
     once = pl.concat([frame.filter(pl.col("id").is_null()),
                       frame.filter(pl.col("id").is_not_null()).unique(subset=["id"], keep="any")],
@@ -349,49 +374,32 @@ def _scan_dedup(srcs: list[Source], by: list[str]) -> pl.DataFrame:
         agg = once.group_by(keys).agg(aggs).collect(engine="streaming")
     except pl.exceptions.PolarsError as e:
         for i, s in enumerate(srcs):  # find and name the bad record
-            _scan_file(i, s, by)
+            _scan_file(i, s, by, metrics)
         raise MsmError(f"inputs could not be read ({str(e).strip().splitlines()[0][:200]})") from None
-    out = []
-    for i, s in enumerate(srcs):
-        part = agg.filter(pl.col("_file") == i)
-        out.append(_checked(part, s) if part.height else part.drop("_bad_kind"))
+    out = [_checked(agg.filter(pl.col("_file") == i), s, metrics) for i, s in enumerate(srcs)]
     return pl.concat([f for f in out if f.height], how="diagonal_relaxed") if any(f.height for f in out) else agg.clear()
 
 
-def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
-    """Counts per group over all inputs; `tags` = None means every tag found, [] means none."""
-    found: dict[str, None] = {}
-    rules: dict[str, None] = {}
-    for src in srcs:
+def scan(srcs: list[Source], by: list[str], only: list[str] | None = None) -> Counts:
+    """Counts per group of every unpaired rate score (`only`: those of them to report)."""
+    metrics = [m for m in unpaired_rates(srcs) if only is None or m in only]
+    srcs_r = [s for s in srcs if any(m in s.scorers for m in metrics)]
+    if not metrics or not srcs_r:
+        return Counts(None, by, [], srcs)
+    for src in srcs_r:
         _check_labels(src)
-        src.rules = _discover_rules(src)
-        rules.update(dict.fromkeys(src.rules))
-    if len(rules) < 2:  # one rule is the harmful column itself: no second table to show
-        rules = {}
-        for src in srcs:
-            src.rules = []
-    for src in srcs:
-        if tags != []:
-            discovered = _discover_tags(src)
-            found.update(dict.fromkeys(discovered))
-            src.tags = [t for t in discovered if tags is None or t in tags]
-    dup = _duplicates(srcs)
-    if dup.dropped:
-        frames = [_scan_dedup(srcs, by)]
+    dropped = _duplicates(srcs_r)
+    if dropped:
+        frames = [_scan_dedup(srcs_r, by, metrics)]
     else:
-        frames = [_scan_file(i, src, by) for i, src in enumerate(srcs)]
-    if tags:
-        unknown = [t for t in tags if t not in found]
-        if unknown:
-            known = ", ".join(found) or "none: no input has tags"
-            raise MsmError(f"--tags: unknown tag {', '.join(unknown)} (known: {known})")
-    metrics = [HARMFUL, *(RULE_METRIC + r for r in rules), *(tags if tags else found)]
-    frame = pl.concat([f for f in frames if f.height], how="diagonal_relaxed") if any(f.height for f in frames) else None
-    if frame is None:
-        raise MsmError(f"no records in {', '.join(s.name for s in srcs)}")
+        frames = [_scan_file(i, src, by, metrics) for i, src in enumerate(srcs_r)]
+    frames = [f for f in frames if f.height]
+    if not frames:
+        raise MsmError(f"no scored records in {', '.join(s.name for s in srcs_r)}")
+    frame = pl.concat(frames, how="diagonal_relaxed")
     for m in metrics:
         k, null = metric_cols(m)
-        if k not in frame.columns:  # a file without this tag: all its records count as null for it
+        if k not in frame.columns:  # a file without this score: all its records count as null for it
             frame = frame.with_columns(pl.lit(0).alias(k), pl.col("rows").alias(null))
         else:
             frame = frame.with_columns(pl.col(k).fill_null(0), pl.col(null).fill_null(pl.col("rows")))
@@ -399,15 +407,5 @@ def scan(srcs: list[Source], by: list[str], tags: list[str] | None) -> Counts:
     # the same group can come from several files (shards): add them up; order = first appearance
     order = (pl.col("_file") * (1 << 40) + pl.col("_first")).min().alias("_order")
     sums = [pl.col(c).sum() for m in metrics for c in metric_cols(m)]
-    if DISAGREE not in frame.columns:
-        frame = frame.with_columns(pl.lit(0).alias(DISAGREE))
-    frame = frame.group_by(keys).agg(pl.col("rows").sum(), pl.col(SELF).sum(), pl.col(DISAGREE).fill_null(0).sum(),
-                                     order, *sums)
-    for b in by:
-        if frame[b].null_count() == frame.height:
-            raise MsmError(f"--by {b}: no record has this field")
-    disagree = {}
-    if any(m.startswith(RULE_METRIC) for m in metrics):
-        per = frame.group_by(VARIANT).agg(pl.col(DISAGREE).sum())
-        disagree = dict(zip(per[VARIANT].to_list(), (int(x) for x in per[DISAGREE].to_list())))
-    return Counts(frame, by, metrics, srcs, dup.dropped, disagree)
+    frame = frame.group_by(keys).agg(pl.col("rows").sum(), pl.col(SELF).sum(), order, *sums)
+    return Counts(frame, by, metrics, srcs, dropped)
