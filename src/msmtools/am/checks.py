@@ -158,8 +158,9 @@ def check_grader(path: str, backend: Any, *, temperature: float, max_tokens: int
             nulls += 1
         else:
             decided.append((lab.rec["scenario"], want, harmful))
-        out.append(_record(lab) | {"gate": lab.gate, "grader": g, "harmful": harmful,
-                                   "agree": None if harmful is None else harmful == want})
+        out.append(_record(lab) | {"kind": "grader_check", "gate": lab.gate, "grader": g, "harmful": harmful,
+                                   "agree": None if harmful is None else harmful == want,
+                                   "labels": {"harmful": want}, "scores": {"harmful": harmful}})
     text, stats = _per_scenario(decided)
     k, n, agree = kappa([(w, g) for _, w, g in decided])
     gated = [(r["expected_harmful"], r["harmful"]) for r in out if r["gate"] and r["harmful"] is not None]

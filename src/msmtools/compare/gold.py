@@ -108,21 +108,21 @@ def read_labels(path: str) -> dict[str, dict[str, dict[str, Any]]]:
 
 def read_accuracy(path: str) -> dict[str, tuple[int, int, int, int]]:
     """measure -> (true positives, false negatives, false positives, true negatives) of the judge on a
-    hand-labelled validation set: `am-eval --check-grader -o` records (harmful) or `tag-reasoning
-    --validate --predictions` records (tag:NAME)."""
+    hand-labelled validation set: records with the hand labels (`labels`) beside the judge's scores (`scores`),
+    as `am-eval --check-grader -o` and `tag-reasoning --validate --predictions` write them."""
     counts: dict[str, list[int]] = {}
-
-    def add(measure: str, truth: Any, judged: Any) -> None:
-        if isinstance(truth, bool) and isinstance(judged, bool):
-            c = counts.setdefault(measure, [0, 0, 0, 0])
-            c[(0 if judged else 1) if truth else (2 if judged else 3)] += 1
-
-    for _, rec in jsonl.iter_lines(path):
-        if "expected_harmful" in rec and "harmful" in rec:
-            add("harmful", rec["expected_harmful"], rec["harmful"])
-        elif rec.get("kind") == "tag_prediction":
-            for tag, truth in (rec.get("labels") or {}).items():
-                add(f"tag:{tag}", truth, (rec.get("tags") or {}).get(tag))
+    for line, rec in jsonl.iter_lines(path):
+        truth, judged = rec.get("labels"), rec.get("scores")
+        if not isinstance(truth, dict) or not isinstance(judged, dict):
+            if rec.get("kind") in (None, "grader_check", "tag_prediction"):
+                raise MsmError(f"{jsonl.display_name(path)}:{line}: labels: missing (a validation record from an "
+                               "earlier msmtools: rerun the check with -o to write labels and scores)")
+            continue
+        for name in truth.keys() & judged.keys():
+            t, j = truth[name], judged[name]
+            if isinstance(t, bool) and isinstance(j, bool):
+                c = counts.setdefault(Measure.from_score(name).name, [0, 0, 0, 0])
+                c[(0 if j else 1) if t else (2 if j else 3)] += 1
     if not counts:
         raise MsmError(f"--judge-accuracy {path}: no judged, hand-labelled records (am-eval --check-grader -o FILE, "
                        "or tag-reasoning --validate --predictions FILE)")

@@ -135,7 +135,8 @@ def prediction_records(items: list[Labelled], results: list[TagResult], prov: di
     for it, r in zip(items, results):
         disagree = sorted(t for t, v in it.labels.items() if r.tags.get(t) is not None and r.tags[t] != v)
         out.append({"kind": "tag_prediction", "id": stable_id("tag_prediction", it.id, fp), "trace_id": it.id,
-                    "reasoning": it.reasoning, "labels": it.labels, "tags": r.tags, "disagree": disagree,
+                    "reasoning": it.reasoning, "labels": it.labels, "tags": r.tags, "scores": dict(r.tags),
+                    "disagree": disagree,
                     "tag_evidence": r.evidence, "tag_attempts": r.attempts, "tag_error": r.error,
                     "tagger": {**prov, "prompt_sha": r.prompt_sha}})
     return out
