@@ -52,15 +52,31 @@ def test_summary_shows_the_other_rule_beside_harmful():
     assert row[3:5] == ["8", "0.400"] and row[-2:] == ["0.150", "5"]
 
 
-def test_compare_reports_the_declared_scores(tmp_path):
+def test_compare_reports_both_rules_and_their_disagreements(tmp_path):
     f = tmp_path / "r.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in _arm("base", 40, 10, 10) + _arm("msm", 40, 2, 4)))
     r = run_msm("compare", str(f), "--baseline", "base", "-f", "jsonl")
     assert r.returncode == 0, r.stderr
     recs = [json.loads(x) for x in r.stdout.splitlines()]
     rates = {(x["metric"], x["variant"]): (x["k"], x["n"]) for x in recs if x["kind"] == "rate"}
-    assert rates[("harmful", "base")] == (20, 40) and rates[("gate", "base")] == (10, 40)
-    assert {x["metric"] for x in recs if x["kind"] == "contrast"} == {"harmful", "gate"}
+    assert rates[("harmful", "base")] == (20, 40) and rates[("harmful:grader", "base")] == (20, 40)
+    assert rates[("harmful:gate-and-grader", "base")] == (10, 40) and rates[("harmful:gate-and-grader", "msm")] == (4, 40)
+    assert rates[("rules_disagree", "base")] == (10, 40) and rates[("rules_disagree", "msm")] == (2, 40)
+    assert rates[("gate", "base")] == (10, 40)
+    assert {x["metric"] for x in recs if x["kind"] == "contrast"} == {
+        "harmful", "gate", "harmful:grader", "harmful:gate-and-grader", "rules_disagree"}
+    table = run_msm("compare", str(f), "--baseline", "base", "-f", "table").stdout
+    assert "rules_disagree = the rules grader and gate-and-grader score the rollout differently" in table
+
+
+def test_the_rule_scores_come_from_the_am_folder_alone():
+    """The measure lives in msmtools/am/scores.py: compare has no name of it (the seam, issue 23)."""
+    from pathlib import Path
+
+    import msmtools.compare as cmp
+
+    text = "".join(p.read_text() for p in Path(cmp.__file__).parent.glob("*.py"))
+    assert "rules_disagree" not in text and "harmful:" not in text and '"harmful"' not in text
 
 
 def test_one_rule_on_the_records_adds_no_second_table(tmp_path):
