@@ -10,7 +10,7 @@ import pytest
 from helpers import run_msm
 from msmtools.am.grading import describe_rule, scoring_rules
 from msmtools.am.summary import Summary
-from msmtools.commands.am_eval import scoring_rule
+from msmtools.am.invoke import scoring_rule
 from msmtools.errors import MsmError
 
 

@@ -12,6 +12,7 @@ is ever formatted or evaluated.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,41 @@ def record(spec: Spec, *, model_name: str, provider_name: str, tokens: int | Non
         "source": spec.path,
         "source_sha256": sha256_text(spec.raw),
     }
+
+
+def run(*, specs, provider_name, match, model_name, tokenizer, trust_remote_code, output, format, quiet) -> None:
+    """`msm spec-render` after its options are parsed: render every spec, count its tokens, write records or text."""
+    from . import jsonl, models
+    from .tokens import counter
+    from .report import length_report
+
+    from . import formats, outputs
+
+    if format == "report":  # the old name of the length table
+        print("msm: spec-render: --format report is now --format table", file=sys.stderr)
+        format = "table"
+    fmt = formats.choose(format, output, ("jsonl", "table", "text"), "spec-render")
+    loaded = [load(name) for name in specs]
+    outputs.check([("-o", output)], [("", s.path) for s in loaded])
+    count = counter(tokenizer, trust_remote_code=trust_remote_code)
+    records = []
+    for spec in loaded:
+        s = render(spec, model_name, provider_name)
+        for other in hardcoded_names(s.text, model_name):
+            print(f"msm: warning: {s.path}: mentions '{other}' but renders for '{model_name}'", file=sys.stderr)
+        records.append(record(s, model_name=model_name, provider_name=provider_name,
+                                      tokens=count(s.text), tokenizer=models.label(tokenizer)))
+    ref = None
+    if match is not None:
+        ref = next((r for r in records if match in (r["spec_id"], r["source"]) or r["source"].endswith("/" + match)), None)
+        if ref is None:
+            ref = record(render(load(match), model_name, provider_name),
+                                 model_name=model_name, provider_name=provider_name, tokens=None, tokenizer="")
+            ref["tokens"] = count(ref["text"])
+    table = length_report(records, ref)
+    if fmt == "jsonl":
+        jsonl.write(output, records)
+        if not quiet and (len(records) > 1 or ref is not None):
+            print(table, file=sys.stderr)
+    else:
+        formats.write_text(output, "\n\n".join(r["text"] for r in records) + "\n" if fmt == "text" else table + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -28,28 +27,10 @@ def label(
     how the record was drawn), appended at once. `msm compare FILES --gold LABELS` turns them into
     judge-corrected rates. See docs/statistics.md ("Judged rates").
     """
-    from .. import jsonl, outputs
-    from ..errors import MsmError
-    from ..labels.measures import Measure
-    from ..labels.sample import Plan, draw, labelled_ids, recorder
+    params = dict(locals())  # every option by name: the library takes them as they are
+    from ..labels.invoke import invoke
 
-    if output == jsonl.STDIO:
-        raise MsmError("-o: msm label needs a labels file to append to and resume from, not stdout")
-    outputs.check([("-o", output)], [("", p) for p in files])
-    plan = Plan(Measure.parse(measure), per_stratum, list(by or []), seed)
-    if who:
-        plan.who = who
-    d = draw(files, plan, labelled_ids(output, plan))
-    if not d.queue:
-        print(f"msm: label: all {d.done} sampled records already labelled by {plan.who} in {output}", file=sys.stderr)
-        return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise MsmError("msm label is interactive: run it in a terminal (it works over ssh)")
-    from ..labels.app import LabelApp
-
-    with jsonl.Writer(output, append=True) as w:
-        n = LabelApp(d.queue, plan.measure, recorder(w, plan, d), blind=not show_judge, done_before=d.done).run() or 0
-    print(f"msm: label: {n} labels written to {output}", file=sys.stderr)
+    invoke(**params)
 
 
 def register(app: typer.Typer) -> None:
