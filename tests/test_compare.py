@@ -340,3 +340,38 @@ def test_self_graded_rows_are_marked(tmp_path):
     assert by_key(res, variant="base")["self_judged"] == 10 and by_key(res, variant="msm")["self_judged"] == 0
     text = render.as_table(res)
     assert "base *" in text and "msm *" not in text and "judged by the evaluated model itself" in text
+
+
+def _values(label, aligned, n=30, value="america", domain=None):
+    from msmtools.valueeval import scores as value_scores
+
+    return [value_scores.attach({"kind": "value", "id": f"{label}-v{i}", "item_id": f"it{i}", "label": label,
+                                 "value": value, "domain": domain or f"d{i % 2}", "mode": "logprob",
+                                 "choice_aligned": i < aligned}) for i in range(n)]
+
+
+def test_rollouts_and_value_records_in_one_report_from_stdin(tmp_path):
+    """One report holds every measure: rollouts and value records mixed on stdin, one --baseline, --by alike."""
+    data = "".join(json.dumps(r) + "\n" for r in
+                   rollouts("base", (20, 40)) + _values("base", 10) + rollouts("msm", (5, 40)) + _values("msm", 22))
+    r = run_msm("compare", "-", "--baseline", "base", "--by", "condition", "-f", "jsonl", input=data)
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(x) for x in r.stdout.splitlines()]
+    rates = {(x["metric"], x["variant"]): x for x in recs if x["kind"] == "rate"}
+    assert (rates[("harmful", "msm")]["k"], rates[("choice_aligned", "msm")]["k"]) == (5, 22)
+    assert rates[("harmful", "base")]["condition"] == "murder_none"
+    assert rates[("choice_aligned", "base")]["splits"] == ["value", "condition"]  # declared split, then --by
+    tests = {x["metric"]: x["test"] for x in recs if x["kind"] == "contrast"}
+    assert tests == {"harmful": "fisher-exact", "choice_aligned": "mcnemar-exact"}
+    res = compare([write(tmp_path / "a.jsonl", _values("base", 10) + _values("msm", 22))], by=["domain"],
+                  options=Options(baseline="base"))
+    assert {r["domain"] for r in res.rates} == {"d0", "d1"} and all(c["paired"] for c in res.contrasts)
+
+
+def test_paired_scores_with_several_seeds_per_item_are_refused(tmp_path):
+    recs = _values("base", 10) + [r | {"id": r["id"] + "s1", "training_seed": 1} for r in _values("base", 12)]
+    f = write(tmp_path / "v.jsonl", recs + _values("msm", 20))
+    with pytest.raises(MsmError, match="several records for 'it0'.*--by training_seed"):
+        compare([f], options=Options(baseline="base"))
+    by_seed = compare([f], by=["training_seed"], options=Options(baseline="base"))
+    assert {r["training_seed"] for r in by_seed.rates} == {None, "1"}

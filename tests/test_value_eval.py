@@ -60,6 +60,19 @@ def test_items_are_checked_with_file_line_and_field(tmp_path):
     assert r.returncode == 2 and "shipped: " in r.stderr and "america" in r.stderr
 
 
+@pytest.mark.parametrize("rec,message", [
+    ({"id": "x", "value": "v", "domain": "d", "question": "q?", "aligned": 0}, "options: missing"),
+    ({"id": "x", "question": "q?"}, "options: missing: a paired item needs options and aligned"),
+    ({"id": "x", "question": "q?", "options": ["a", "b"], "value": "v", "domain": "d"}, "aligned: missing"),
+])
+def test_a_paired_item_without_its_options_is_named_as_paired(tmp_path, rec, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rec) + "\n")
+    with pytest.raises(Exception) as e:
+        I.load([str(bad)])
+    assert f"bad.jsonl:1: {message}" in str(e.value) and "category" not in str(e.value).split(message)[0]
+
+
 def test_logprob_mode_on_a_real_model_resumes_and_shards(tiny_model, tmp_path):
     src = tmp_path / "items.jsonl"
     src.write_text("".join(json.dumps(json.loads(x)) + "\n" for x in

@@ -113,7 +113,7 @@ def _by_pair(metric: str, variant: str, rs: list[dict[str, Any]]) -> dict[Any, A
     for r in rs:
         if r["_pair"] in out:
             seeds = sorted({str(x["_seed"]) for x in rs if x["_pair"] == r["_pair"]})
-            raise MsmError(f"{metric}: variant {variant} has several records for {r['pair']!r} (training seeds "
+            raise MsmError(f"{metric}: variant {variant} has several records for {r['_pair']!r} (training seeds "
                            f"{', '.join(seeds)}?): pairs must be one to one; split them with --by training_seed "
                            "or give each seed its own label")
         out[r["_pair"]] = r["_x"]

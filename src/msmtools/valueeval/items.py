@@ -57,11 +57,14 @@ def resolve(name: str) -> Path:
     raise MsmError(f"{name}: no such items file or shipped set (shipped: {', '.join(ship)})")
 
 
+PAIRED_FIELDS = {"options", "aligned", "value", "domain"}
+
+
 def _item(rec: dict[str, Any], where: tuple[str, int]) -> Item:
     f = jsonl.field
     iid = f(rec, "id", str, where)
     question = f(rec, "question", str, where)
-    if "options" in rec:
+    if PAIRED_FIELDS & rec.keys():  # a paired item, even with its options missing: say so, not "category"
         opts = f(rec, "options", list, where)
         if len(opts) != 2 or not all(isinstance(o, str) and o.strip() for o in opts):
             raise at(where[0], where[1], "options", "expected two non-empty strings")
@@ -72,6 +75,9 @@ def _item(rec: dict[str, Any], where: tuple[str, int]) -> Item:
             raise at(where[0], where[1], "aligned", f"expected 0 or 1, got {aligned}")
         return Item(iid, "paired", question, value=f(rec, "value", str, where), domain=f(rec, "domain", str, where),
                     options=(opts[0], opts[1]), aligned=aligned, source=where[0])
+    if "category" not in rec:
+        raise at(where[0], where[1], "options", "missing: a paired item needs options and aligned (and value, "
+                 "domain); a QA item needs category")
     return Item(iid, "qa", question, category=f(rec, "category", str, where),
                 reference=f(rec, "reference", str, where, None), source=where[0])
 
