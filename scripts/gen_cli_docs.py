@@ -6,8 +6,9 @@ Run: .venv/bin/python scripts/gen_cli_docs.py            (rewrite docs/cli.md)
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from _generated import write_or_check
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 
@@ -65,14 +66,7 @@ def render() -> str:
 
 
 def main() -> None:
-    text = render()
-    if "--check" in sys.argv:
-        if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC} is stale: run python scripts/gen_cli_docs.py", file=sys.stderr)
-            sys.exit(1)
-        return
-    DOC.write_text(text)
-    print(f"wrote {DOC}", file=sys.stderr)
+    write_or_check(DOC, render(), "gen_cli_docs.py")
 
 
 if __name__ == "__main__":
