@@ -8,7 +8,7 @@ import json
 import pytest
 
 from helpers import run_msm
-from msmtools.am.grading import describe_rule, scoring_rules
+from msmtools.am.scores import describe_rule, scoring_rules
 from msmtools.am.summary import Summary
 from msmtools.am.invoke import scoring_rule
 from msmtools.errors import MsmError

@@ -128,7 +128,7 @@ def announce(cfg: EvalConfig, units: list[Unit], already: int) -> None:
     log(cfg, f"grader: {models.label(cfg.grader_model_name)} ({cfg.grader_backend_name} backend)"
               if cfg.grade != "none" else "grading off (--grade none)")
     if cfg.grade != "none":
-        from .grading import describe_rule
+        from .scores import describe_rule
 
         log(cfg, describe_rule(cfg.harmful_mode, cfg.grade))
     warn_self_grading(cfg)
