@@ -375,3 +375,39 @@ def test_paired_scores_with_several_seeds_per_item_are_refused(tmp_path):
         compare([f], options=Options(baseline="base"))
     by_seed = compare([f], by=["training_seed"], options=Options(baseline="base"))
     assert {r["training_seed"] for r in by_seed.rates} == {None, "1"}
+
+
+def test_across_a_factor_compares_the_contrasts_of_its_levels(tmp_path):
+    """--across family: the arm contrast within each family, and whether it differs between them (Wald z)."""
+    from scipy.stats import norm
+
+    recs = []
+    for fam, (kb, km) in {"smollm2": (10, 22), "gemma3": (12, 16)}.items():
+        recs += [r | {"family": fam, "id": f"{fam}-{r['id']}", "item_id": f"{fam}-{r['item_id']}"}
+                 for r in _values("base", kb) + _values("msm", km)]
+    res = compare([write(tmp_path / "v.jsonl", recs)], across="family", options=Options(baseline="base"))
+    within = {c["family"]: c for c in res.contrasts}
+    assert within["smollm2"]["diff"] == pytest.approx(12 / 30) and within["gemma3"]["diff"] == pytest.approx(4 / 30)
+    [x] = res.interactions
+    assert (x["level_a"], x["level_b"]) == ("gemma3", "smollm2") or (x["level_a"], x["level_b"]) == ("smollm2", "gemma3")
+    a, b = within[x["level_a"]], within[x["level_b"]]
+
+    def se(c):  # discordant counts: msm aligned where base was not, and the reverse
+        n, d1, d0 = c["n_paired"], c["discordant_variant"], c["discordant_baseline"]
+        return (d1 + d0 - (d1 - d0) ** 2 / n) ** 0.5 / n
+
+    s = (se(a) ** 2 + se(b) ** 2) ** 0.5
+    assert x["diff"] == pytest.approx(b["diff"] - a["diff"])
+    assert x["p"] == pytest.approx(2 * norm.sf(abs(x["diff"]) / s))
+    assert (x["lo"], x["hi"]) == pytest.approx((x["diff"] - 1.959964 * s, x["diff"] + 1.959964 * s), abs=1e-6)
+    assert "does the contrast differ across family" in render.as_table(res)
+    # unpaired rates: the standard error from the two rates
+    am = rollouts("base", (30, 100), family="f1") + rollouts("msm", (10, 100), family="f1") + \
+        rollouts("base", (30, 100), family="f2") + rollouts("msm", (28, 100), family="f2")
+    for i, r in enumerate(am):
+        r["id"] = f"r{i}"
+    [y] = compare([write(tmp_path / "r.jsonl", am)], across="family", options=Options(baseline="base")).interactions
+    s = ((0.3 * 0.7 / 100 + 0.1 * 0.9 / 100) + (0.3 * 0.7 / 100 + 0.28 * 0.72 / 100)) ** 0.5
+    assert y["diff"] == pytest.approx(0.18) and y["p"] == pytest.approx(2 * norm.sf(0.18 / s))
+    with pytest.raises(MsmError, match="--across"):
+        compare([write(tmp_path / "one.jsonl", rollouts("base", (3, 10)))], across="nope")

@@ -19,6 +19,7 @@ def compare(
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Replicates of the seed-clustered bootstrap (used where a group has several training seeds; at least 100).", metavar="N")] = 2000,
     bootstrap_seed: Annotated[int, typer.Option("--bootstrap-seed", help="Random seed of the bootstrap: the same seed gives the same intervals.", metavar="SEED")] = 0,
     plot: Annotated[str | None, typer.Option("--plot", help="Also draw a chart to this file (.png, .pdf or .svg): grouped bars with interval whiskers, or rows of dots and whiskers beyond 10 splits.", metavar="FILE.png")] = None,
+    across: Annotated[str | None, typer.Option("--across", help="A split field (added to --by) whose levels the contrasts are compared between: does the arm effect differ between model families (--across family), scenarios, ...? Difference of contrasts with a Wald interval and z-test, Holm per score.", metavar="FIELD")] = None,
     plot_score: Annotated[str | None, typer.Option("--plot-score", help="The rate score --plot draws (default: the first one declared, e.g. harmful for rollouts).", metavar="NAME")] = None,
     gold: Annotated[str | None, typer.Option("--gold", help="Hand labels (msm label's records): add judge-corrected, prediction-powered rates per arm and measure, and their contrasts.", metavar="LABELS.jsonl")] = None,
     judge_accuracy: Annotated[str | None, typer.Option("--judge-accuracy", help="A judge's validation records (am-eval --check-grader -o, tag-reasoning --validate --predictions): add Rogan-Gladen corrected rates, assuming the judge errs alike on every arm.", metavar="FILE")] = None,
@@ -36,7 +37,7 @@ def compare(
     run(Request(files=list(files or []), variants=list(variant or []), by=list(by or []),
                 scores=None if scores is None else [s.strip() for s in scores.split(",") if s.strip()],
                 baseline=baseline, interval=interval, bootstrap=bootstrap, bootstrap_seed=bootstrap_seed,
-                output=output, format=format, plot=plot, plot_score=plot_score, gold=gold,
+                output=output, format=format, plot=plot, plot_score=plot_score, across=across, gold=gold,
                 judge_accuracy=judge_accuracy, quiet=quiet))
 
 

@@ -17,13 +17,18 @@ from .scan import scan, sources
 
 
 def compare(paths: list[str], *, labels: dict[str, str] | None = None, by: list[str] | None = None,
-            scores: list[str] | None = None, options: Options | None = None) -> Result:
+            scores: list[str] | None = None, options: Options | None = None, across: str | None = None) -> Result:
     """Rates, means and contrasts of every declared score in the inputs (any evaluator's records).
 
     `labels` maps a file to the variant name for all its records; `by` splits groups further by record
-    fields; `scores` picks the scores to report (None: every score declared).
+    fields; `scores` picks the scores to report (None: every score declared); `across` names a split field
+    whose levels the contrasts are compared between (does the arm effect differ between model families?).
     """
     by = list(by or [])
+    flags = dict.fromkeys(by, "--by")
+    if across is not None and across not in by:
+        by.append(across)
+        flags[across] = "--across"
     check_by(by)
     opts = options or Options()
     with sources(list(paths), dict(labels or {})) as srcs:
@@ -51,7 +56,11 @@ def compare(paths: list[str], *, labels: dict[str, str] | None = None, by: list[
         raise MsmError(f"--baseline {opts.baseline}: no such variant (known: {', '.join(res.variants)})")
     for b in by:
         if all(r.get(b) is None for r in [*res.rates, *res.means]):
-            raise MsmError(f"--by {b}: no record has this field")
+            raise MsmError(f"{flags[b]} {b}: no record has this field")
+    if across is not None:
+        from .interaction import interactions
+
+        res.interactions = interactions(res.contrasts, across, opts.alpha)
     return res
 
 

@@ -84,9 +84,10 @@ class Result:
     means: list[dict[str, Any]] = field(default_factory=list)
     mean_contrasts: list[dict[str, Any]] = field(default_factory=list)
     scorers: dict[str, Any] = field(default_factory=dict)  # name -> msmtools.scores.Scorer
+    interactions: list[dict[str, Any]] = field(default_factory=list)  # contrasts compared across a factor
 
     def records(self) -> list[dict[str, Any]]:
-        return [*self.rates, *self.contrasts, *self.means, *self.mean_contrasts]
+        return [*self.rates, *self.contrasts, *self.means, *self.mean_contrasts, *self.interactions]
 
 
 def _natural(value: Any) -> tuple:

@@ -83,6 +83,16 @@ def sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
                          and list(c.get("splits") or ()) == keys]
             if contrasts:
                 out.append((_paired_contrasts if paired else _contrasts)(res, contrasts, keys, conf))
+    if res.interactions:
+        rest = [k for k in dict.fromkeys(k for r in res.interactions for k in r) if k in res.by and k != res.interactions[0]["across"]]
+        head = ["score", *rest, "contrast", f"{res.interactions[0]['across']}: a / b", "diff at a (pp)", "diff at b (pp)",
+                "b - a (pp)", f"{conf} CI", "p", "p Holm"]
+        rows = [[r["metric"], *_where(r, rest), f"{r['variant']} - {r['baseline']}", f"{r['level_a']} / {r['level_b']}",
+                 pp(r["diff_a"]), pp(r["diff_b"]), pp(r["diff"]), ci(r["lo"], r["hi"], signed=True), pval(r["p"]),
+                 pval(r.get("p_holm"))] for r in res.interactions]
+        out.append((f"does the contrast differ across {res.interactions[0]['across']}? the difference of the two levels' "
+                    f"contrasts with a Wald {conf} interval and z-test (paired or unpaired standard errors, as the "
+                    "contrasts), Holm-adjusted per score", head, rows))
     for keys, means in _blocks(res.means):
         keys = list(keys)
         head = ["score", "variant", *keys, "n", "mean", f"{conf} CI", "null"]

@@ -28,6 +28,7 @@ class Request:
     format: str | None = None
     plot: str | None = None
     plot_score: str | None = None
+    across: str | None = None
     gold: str | None = None
     judge_accuracy: str | None = None
     quiet: bool = False
@@ -66,7 +67,7 @@ def run(req: Request) -> None:
         raise MsmError(f"--bootstrap {req.bootstrap}: use at least 100 replicates (percentiles of fewer are noise)")
     options = Options(interval=req.interval, baseline=req.baseline, bootstrap=req.bootstrap,
                       bootstrap_seed=req.bootstrap_seed)
-    res = compare(paths, labels=labels, by=req.by, scores=req.scores, options=options)
+    res = compare(paths, labels=labels, by=req.by, scores=req.scores, options=options, across=req.across)
     if req.plot is not None:
         plot(res, req.plot, req.plot_score)
     extra = None
