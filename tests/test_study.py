@@ -156,6 +156,7 @@ def test_planned_sizes_share_corpora_across_seeds():
     ("arms: {x: {}}\nevals:\n  e: {kind: value, values: [nosuch]}\n", r"evals.e.values: nosuch: no such items file"),
     ("arms: {\"a b\": {}}\n", r"x.yaml:2: arms.a b: a name of letters"),
     ("1: 2\narms: {x: {}}\n", r"x.yaml:2: 1: unknown key"),
+    ("arms: {x: {label: p}, y: {label: p}}\n", r"arms.y.label: arms x and y would write records under one label"),
 ])
 def test_a_bad_config_is_one_line_naming_file_line_and_field(tmp_path, edit, message, monkeypatch):
     monkeypatch.chdir(REPO)  # README.md, the file of one case, exists there
@@ -163,6 +164,30 @@ def test_a_bad_config_is_one_line_naming_file_line_and_field(tmp_path, edit, mes
     p.write_text("name: x\n" + edit)
     with pytest.raises(MsmError, match=message):
         config.load(p)
+
+
+def test_arms_on_other_base_models_share_labels_and_compare_across_families(tmp_path):
+    """One study over two families: each arm names its model; arms of one role share a record label, so
+    compare contrasts them within each family (--across) and says whether the contrast differs."""
+    chats = tmp_path / "c.jsonl"
+    chats.write_text("{}\n")
+    p = tmp_path / "x.yaml"
+    p.write_text(f"""name: x
+chats: {{c: {{file: {chats}}}}}
+arms:
+  pro-a: {{aft: c, label: pro}}
+  anti-a: {{aft: c, label: anti}}
+  pro-b: {{aft: c, label: pro, model: other-model}}
+  anti-b: {{aft: c, label: anti, model: other-model}}
+evals:
+  v: {{kind: value, values: [america], baseline: anti-a, across: model_family}}
+""")
+    plan = Plan(config.load(p))
+    train = plan.train_cmd("aft", "pro-b-s0", "rec.json")
+    assert "--model other-model" in train and "--label pro " in train
+    assert "--model default" in plan.train_cmd("aft", "anti-a-s0", "rec.json")
+    cmp = plan.compare_cmd("v", "recs.jsonl", "t.txt", "r.jsonl")
+    assert "--baseline anti " in cmp and "--across model_family" in cmp
 
 
 def test_every_shipped_study_loads_and_plans():

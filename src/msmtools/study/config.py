@@ -55,10 +55,16 @@ class Arm:
     seeds: tuple[int, ...] = (0,)
     msm_flags: dict[str, Any] = field(default_factory=dict)
     aft_flags: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None  # this arm's base model (default: the study's): one study over several families
+    label: str | None = None  # the variant name its records carry (default: the arm's name)
 
     @property
     def trained(self) -> bool:
         return bool(self.msm or self.aft)
+
+    @property
+    def record_label(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class Eval:
     plot: bool = False
     flags: dict[str, Any] = field(default_factory=dict)
     tag_flags: dict[str, Any] = field(default_factory=dict)
+    across: str | None = None  # compare the arm contrasts between the levels of this record field
 
 
 @dataclass(frozen=True)
@@ -252,7 +259,7 @@ def load(path: str | Path, out: str | None = None) -> Study:
     arms = {}
     for aname in r.get(("arms",), dict, required=True):
         k = ("arms", _name(r, "arms", aname))
-        r.only(k, {"msm", "aft", "seeds", "msm_train", "aft_train"})
+        r.only(k, {"msm", "aft", "seeds", "msm_train", "aft_train", "model", "label"})
         msm, aft = r.get(k + ("msm",), str), r.get(k + ("aft",), str)
         if msm and msm not in corpora:
             raise where.error(k + ("msm",), f"no corpus {msm!r} under corpora")
@@ -261,11 +268,17 @@ def load(path: str | Path, out: str | None = None) -> Study:
         arm_seeds = _seeds(r, k + ("seeds",), list(seeds))
         arms[aname] = Arm(aname, msm, aft, arm_seeds if (msm or aft) else (),
                           {**msm_train, **r.flags(k + ("msm_train",), "midtrain")},
-                          {**aft_train, **r.flags(k + ("aft_train",), "aft")})
+                          {**aft_train, **r.flags(k + ("aft_train",), "aft")},
+                          r.get(k + ("model",), str), r.get(k + ("label",), str))
+        same = [a for a in arms.values() if a.name != aname and a.record_label == arms[aname].record_label
+                and (a.model or "") == (arms[aname].model or "")]
+        if same:
+            raise where.error(k + ("label",), f"arms {same[0].name} and {aname} would write records under one label "
+                              "and model: give them different labels or models")
     evals = {}
     for ename in r.get(("evals",), dict, {}):
         k = ("evals", _name(r, "evals", ename))
-        r.only(k, {"kind", "arms", "shards", "values", "tags", "baseline", "plot", "flags", "tag_flags"})
+        r.only(k, {"kind", "arms", "shards", "values", "tags", "baseline", "plot", "flags", "tag_flags", "across"})
         kind = r.get(k + ("kind",), str, required=True)
         if kind not in EVAL_KINDS:
             raise where.error(k + ("kind",), f"expected one of {', '.join(EVAL_KINDS)}, got {kind!r}")
@@ -287,7 +300,7 @@ def load(path: str | Path, out: str | None = None) -> Study:
         evals[ename] = Eval(ename, kind, names, r.positive(k + ("shards",), 1), values,
                             _spec(r, k + ("tags",)) if tags else None, baseline, r.get(k + ("plot",), bool, False),
                             r.flags(k + ("flags",), "am-eval" if kind == "am" else "value-eval"),
-                            r.flags(k + ("tag_flags",), "tag-reasoning"))
+                            r.flags(k + ("tag_flags",), "tag-reasoning"), r.get(k + ("across",), str))
     resources = r.get(("resources",), dict, {})
     for role in resources:
         if role not in RESOURCE_ROLES:

@@ -200,12 +200,13 @@ class Plan:
     def train_cmd(self, stage: str, run: str, output: str) -> str:
         r = self.runs[run]
         d = self.run_dir(run)
+        model = r.arm.model or self.s.model
         if stage == "midtrain":
-            src, label, flags = self.midtrain_input(run), f"{r.arm.name}-msm", r.arm.msm_flags
-            start = ["--model", self.s.model]
+            src, label, flags = self.midtrain_input(run), f"{r.arm.record_label}-msm", r.arm.msm_flags
+            start = ["--model", model]
         else:
-            src, label, flags = self.aft_inputs(run)[0], r.arm.name, r.arm.aft_flags
-            start = ["--from", str(d / "midtrain.json")] if r.arm.msm else ["--model", self.s.model]
+            src, label, flags = self.aft_inputs(run)[0], r.arm.record_label, r.arm.aft_flags
+            start = ["--from", str(d / "midtrain.json")] if r.arm.msm else ["--model", model]
         # Snakemake runs this job only when its record is missing or stale, so a finished folder is stale (or
         # orphaned by a lost record) and goes; an interrupted run's state resumes, or starts over when it was
         # saved for other data or settings (--restart-changed).
@@ -221,7 +222,7 @@ class Plan:
     def eval_cmd(self, ev: str, run: str, i: int, output: str) -> str:
         e, r = self.s.evals[ev], self.runs[run]
         ck = self.checkpoint(run)
-        who = ["--from", ck] if ck else ["--model", self.s.model, "--label", r.arm.name]
+        who = ["--from", ck] if ck else ["--model", r.arm.model or self.s.model, "--label", r.arm.record_label]
         cmd = "am-eval" if e.kind == "am" else "value-eval"
         args = [*e.values, *who, *flag_args(e.flags), "--shard", f"{i}/{e.shards}", "-q"]
         return self._finish(f"{self._env()}{self.msm} {cmd} {' '.join(q(a) for a in args)} -o {q(output + PARTIAL)}",
@@ -235,7 +236,9 @@ class Plan:
 
     def compare_cmd(self, ev: str, records: str, table: str, recs: str) -> str:
         e = self.s.evals[ev]
-        base = f"{self.msm} compare {q(records)}" + (f" --baseline {q(e.baseline)}" if e.baseline else "")
+        base = (f"{self.msm} compare {q(records)}"
+                + (f" --baseline {q(self.s.arms[e.baseline].record_label)}" if e.baseline else "")
+                + (f" --across {q(e.across)}" if e.across else ""))
         plot = f" --plot {q(self.compare(ev, 'png'))}" if e.plot else ""
         return (self._finish(f"{base} --format table{plot} > {q(table + PARTIAL)}", table) + " && "
                 + self._finish(f"{base} --format jsonl > {q(recs + PARTIAL)}", recs))
