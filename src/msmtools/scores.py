@@ -6,12 +6,13 @@ Every evaluator's record carries
     "scorers": {"harmful": {"aggregate": "rate", "about": "..."}, ...}   # one declaration per score
 
 and the record-level fields any report groups by: `label` (the variant), `training_seed` (the cluster of
-several trained models per arm) and `self_judged` (a judge or grader was the evaluated model itself).
+several trained models per arm) and `self_judged` (a judge or grader was the evaluated model itself: it
+marks the rows of the scores declared `judged`).
 
 A declaration (`Scorer`) says how `msm compare` aggregates the score, so compare reads any score without
 knowing its name: `rate` (true / decided, nulls counted apart with their bounds) or `mean` (numbers);
 `pair` names the record field that pairs observations across variants (the same item asked of both arms:
-paired tests), `split` the fields every report splits it by. An evaluator adds a measure by declaring one
+paired tests), `split` the fields every report splits it by, `group` the table it shares with its kin. An evaluator adds a measure by declaring one
 more `Scorer` in its own folder.
 
 Records written before scores existed are upgraded on reading by their kind's `upgrade` function
@@ -37,6 +38,8 @@ class Scorer:
     pair: str | None = None  # the record field that pairs observations across variants
     split: tuple[str, ...] = ()  # fields every report splits this score by
     overall: bool = False  # with `split`: also report the score over all splits together
+    group: str = ""  # scores of one group share a table (the tags of a tag set, the scoring rules)
+    judged: bool = False  # a model's judgement decides it (grader, judge): `self_judged` records are marked
 
     def declaration(self) -> dict[str, Any]:
         d = {k: v for k, v in asdict(self).items() if k != "name" and v not in (None, (), False, "")}
@@ -59,7 +62,8 @@ class Scorer:
         pair = d.get("pair")
         if pair is not None and not isinstance(pair, str):
             raise ValueError("pair: expected a field name")
-        return cls(name, agg, str(d.get("about") or ""), pair, tuple(split), bool(d.get("overall", False)))
+        return cls(name, agg, str(d.get("about") or ""), pair, tuple(split), bool(d.get("overall", False)),
+                   str(d.get("group") or ""), bool(d.get("judged", False)))
 
 
 @dataclass

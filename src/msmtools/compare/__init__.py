@@ -48,6 +48,9 @@ def compare(paths: list[str], *, labels: dict[str, str] | None = None, by: list[
     res.means, res.mean_contrasts = means, mcontrasts
     res.metrics += [m for m in data.scorers if m not in res.metrics and any(r["metric"] == m for r in rates)]
     res.scorers = {n: declared[n] for n in [*res.metrics, *dict.fromkeys(r["metric"] for r in means)]}
+    for r in [*res.rates, *res.means]:  # the mark is about a judge: scores no model judged have none
+        if not res.scorers[r["metric"]].judged:
+            r["self_judged"] = 0
     res.duplicates_dropped += data.dropped
     res.variants = list(dict.fromkeys([*res.variants, *(r["variant"] for r in [*rates, *means])]))
     if not res.rates and not res.means:

@@ -55,18 +55,23 @@ def _where(rec: dict[str, Any], keys: list[str]) -> list[str]:
     return ["-" if rec.get(b) is None else str(rec[b]) for b in keys]
 
 
-def _blocks(recs: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
-    """Records grouped by the split fields they carry (one table each), in order of first appearance."""
-    out: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+def _blocks(res: Result, recs: list[dict[str, Any]]) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+    """Records grouped by the split fields they carry and their score's group (one table each), in order of
+    first appearance."""
+    out: dict[tuple, list[dict[str, Any]]] = {}
     for r in recs:
-        out.setdefault(tuple(r.get("splits") or ()), []).append(r)
-    return list(out.items())
+        group = getattr(res.scorers.get(r["metric"]), "group", "")
+        out.setdefault((tuple(r.get("splits") or ()), group), []).append(r)
+    return [(splits, rs) for (splits, _), rs in out.items()]
 
 
 def _abouts(res: Result, recs: list[dict[str, Any]]) -> str:
-    names = list(dict.fromkeys(r["metric"] for r in recs))
-    parts = [f"{n} = {res.scorers[n].about}" if n in res.scorers and res.scorers[n].about else n for n in names]
-    return "; ".join(parts)
+    """What each score says, once per distinct text: 'SP1, SP2 = a reasoning tag: ...'."""
+    by_about: dict[str, list[str]] = {}
+    for n in dict.fromkeys(r["metric"] for r in recs):
+        about = getattr(res.scorers.get(n), "about", "")
+        by_about.setdefault(about, []).append(n)
+    return "; ".join(f"{', '.join(ns)} = {a}" if a else ", ".join(ns) for a, ns in by_about.items())
 
 
 def sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -75,7 +80,7 @@ def sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
     interval = INTERVAL_NAMES[res.options.interval]
     out = []
     for paired in (False, True):
-        for keys, rates in _blocks([r for r in res.rates if bool(r.get("paired")) == paired]):
+        for keys, rates in _blocks(res, [r for r in res.rates if bool(r.get("paired")) == paired]):
             keys = list(keys)
             out.append(_rate_table(res, rates, keys, conf, interval, paired))
             metrics = {r["metric"] for r in rates}
@@ -93,7 +98,7 @@ def sections(res: Result) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"does the contrast differ across {res.interactions[0]['across']}? the difference of the two levels' "
                     f"contrasts with a Wald {conf} interval and z-test (paired or unpaired standard errors, as the "
                     "contrasts), Holm-adjusted per score", head, rows))
-    for keys, means in _blocks(res.means):
+    for keys, means in _blocks(res, res.means):
         keys = list(keys)
         head = ["score", "variant", *keys, "n", "mean", f"{conf} CI", "null"]
         rows = [[m["metric"], m["variant"], *_where(m, keys), m["n"], num(m["mean"]), _nci(m["lo"], m["hi"]),

@@ -12,7 +12,8 @@ def attach(rec: dict[str, Any], tags: dict[str, bool | None], previous: list[str
     for name in previous:
         (rec.get("scores") or {}).pop(name, None)
         (rec.get("scorers") or {}).pop(name, None)
-    return Scores([Scorer(t, "rate", f"tag {t}: share of records whose reasoning shows it") for t in tags]).attach(
+    return Scores([Scorer(t, "rate", "a reasoning tag: the share of records whose reasoning shows it", group="tags")
+                   for t in tags]).attach(
         rec, dict(tags))
 
 
