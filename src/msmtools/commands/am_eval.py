@@ -72,7 +72,7 @@ def am_eval(
     grader_model = grader_role.model
     if extra_instructions is not None and extra_instructions not in C.EXTRAS:
         raise MsmError(f"--extra-instructions {extra_instructions}: expected one of {', '.join(C.EXTRAS)}")
-    from .. import outputs
+    from .. import models, outputs
 
     from ..driver import rejects_path
 
@@ -106,9 +106,10 @@ def am_eval(
         return
 
     if max_tokens is None:
-        max_tokens = 512 if model == "default" else 4096
-        if model == "default" and not quiet:
-            print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
+        small = models.is_embedded(model)
+        max_tokens = 512 if small else 4096
+        if small and not quiet:
+            print(f"msm: am-eval: --model {model}: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
     harmful = scoring_rule(harmful, [*(conditions or []), *(condition_args or [])] or None, grade)
     cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                   seed=seed, gen=main, grader_model=grader_model, grader_gen=grader_role.opts,
