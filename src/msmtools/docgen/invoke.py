@@ -13,7 +13,9 @@ def invoke(*, specs, kind, stats, preview, prompts, language, domains, subdomain
 
     # The embedded SmolLM2-135M samples noise at temperature 1.0, cannot keep to markers or JSON, and is
     # slow on a CPU: it gets its own defaults, announced, and each overridable by passing the option.
-    small = model == "default"
+    from .. import models
+
+    small = models.is_embedded(model)  # the embedded models (SmolLM2-135M, Gemma 3 270M)
     profile = {"temperature": (temperature, 1.0, 0.7), "top_p": (top_p, 1.0, 0.9), "doc_format": (doc_format, "tagged", "plain"),
                "doc_words": (doc_words, 500, 150), "outline": (outline, "model", "spec"), "context": (context, "excerpt", "none"),
                "response_max_tokens": (response_max_tokens, 1024, 256), "parse_retries": (parse_retries, 1, 0),

@@ -14,6 +14,7 @@ how they run the model (transformers, vLLM, an OpenAI-compatible server); they a
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -141,15 +142,116 @@ def opens_reasoning(prompt: str) -> bool:
     return prompt.rstrip().endswith("<think>")
 
 
-def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bool]:
-    """(prompt text, used_template): the tokenizer's chat template, else a plain 'Role: text' transcript.
+CHAT_TEMPLATE = "chat-template"
+FOLDED = "chat-template, system folded into user"
+PLAIN = "plain"
+PROMPT_FORMATS = (CHAT_TEMPLATE, FOLDED, PLAIN)
+# A base model continues a plain transcript with the next turn: these end its answer (hf and vllm stop there).
+PLAIN_STOPS = ("\nUser:", "\nSystem:", "\nAssistant:")
 
-    Shared by the local backends so that hf and vllm see the very same prompt for a request.
+
+def prompt_format(tokenizer: Any) -> str:
+    """How messages become the prompt text for this tokenizer, one of PROMPT_FORMATS (recorded on records).
+
+    "chat-template": the tokenizer's template, system turn and all; "chat-template, system folded into user":
+    the template has no system role, so the system text opens the first user turn: the template puts it there
+    itself (Gemma 3 IT), or, when it raises on a system turn or drops its text, msmtools does, between <system>
+    tags (`fold_system`; see `folds_system`); "plain": no template (a base model), a 'Role: text' transcript
+    ending in 'Assistant:' (`plain_transcript`).
     """
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), True
-    parts = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-    return "\n\n".join(parts) + "\n\nAssistant:", False
+    return _probe(tokenizer)[0]
+
+
+def folds_system(tokenizer: Any) -> bool:
+    """Whether msmtools must move system turns into the user turn itself (the template cannot take them)."""
+    return _probe(tokenizer)[1]
+
+
+def _probe(tokenizer: Any) -> tuple[str, bool]:
+    template = getattr(tokenizer, "chat_template", None)
+    cached = getattr(tokenizer, "_msm_prompt_format", None)  # (template, format, fold): one probe per template
+    if cached and cached[0] == template:
+        return cached[1], cached[2]
+    fold = False
+    if not template:
+        fmt = PLAIN
+    else:
+        sys_text, user_text = "msm-probe-system-8c1f", "msm-probe-user-3b7a"
+        try:
+            with_system = tokenizer.apply_chat_template(
+                [{"role": "system", "content": sys_text}, {"role": "user", "content": user_text}],
+                add_generation_prompt=True, tokenize=False)
+        except Exception:  # noqa: BLE001 - templates raise anything (jinja's TemplateError, ValueError)
+            with_system = ""
+        if sys_text not in with_system:
+            fmt, fold = FOLDED, True  # no system role: msmtools folds it
+        else:
+            folded = tokenizer.apply_chat_template([{"role": "user", "content": f"{sys_text}\n\n{user_text}"}],
+                                                   add_generation_prompt=True, tokenize=False)
+            fmt = FOLDED if folded == with_system else CHAT_TEMPLATE  # the template folds it itself (Gemma 3 IT)
+    with contextlib.suppress(AttributeError, TypeError):
+        tokenizer._msm_prompt_format = (template, fmt, fold)
+    return fmt, fold
+
+
+def fold_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """System turns moved into the next user turn (opened by them, between <system> tags), for templates
+    without a system role. Nothing is dropped: system text with no user turn after it becomes one."""
+    out: list[dict[str, str]] = []
+    pending: list[str] = []
+    for m in messages:
+        if m["role"] == "system":
+            pending.append(m["content"])
+            continue
+        if pending and m["role"] == "user":
+            head = "\n\n".join(pending)
+            m = {**m, "content": f"<system>\n{head}\n</system>\n\n{m['content']}"}
+            pending = []
+        out.append(m)
+    if pending:
+        out.append({"role": "user", "content": "<system>\n" + "\n\n".join(pending) + "\n</system>"})
+    return out
+
+
+def plain_transcript(messages: list[dict[str, str]], *, eos: str = "", generation_prompt: bool = True) -> str:
+    """The plain prompt format: 'Role: text' turns, blank lines between; assistant turns end in `eos`."""
+    parts = [f"{m['role'].capitalize()}: {m['content']}" + (eos if m["role"] == "assistant" else "") for m in messages]
+    text = "\n\n".join(parts)
+    return text + (("\n\n" if parts else "") + "Assistant:" if generation_prompt else "")
+
+
+def bos_text(tokenizer: Any) -> str:
+    """The BOS token's text when the tokenizer puts one before every text (Gemma), else "": a plain prompt is
+    tokenized without special tokens, so it carries the BOS in its text, as chat templates do."""
+    cached = getattr(tokenizer, "_msm_bos_text", None)
+    if cached is not None:
+        return cached
+    bos, bos_id = getattr(tokenizer, "bos_token", None), getattr(tokenizer, "bos_token_id", None)
+    text = ""
+    if bos and bos_id is not None:
+        with contextlib.suppress(Exception):
+            ids = tokenizer("a")["input_ids"]
+            text = bos if ids and ids[0] == bos_id else ""
+    with contextlib.suppress(AttributeError, TypeError):
+        tokenizer._msm_bos_text = text
+    return text
+
+
+def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, str]:
+    """(prompt text, prompt format): see `prompt_format`. Shared by the local backends so that hf and vllm see
+    the very same prompt for a request."""
+    fmt = prompt_format(tokenizer)
+    if fmt == PLAIN:
+        return bos_text(tokenizer) + plain_transcript(messages), fmt
+    if folds_system(tokenizer):
+        messages = fold_system(messages)
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), fmt
+
+
+def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bool]:
+    """(prompt text, used_template): `render_prompt`, with whether a chat template was used."""
+    text, fmt = render_prompt(tokenizer, messages)
+    return text, fmt != PLAIN
 
 
 def make_completion(raw: str, *, hit_limit: bool, index: int, seed: int | None,

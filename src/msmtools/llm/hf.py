@@ -21,7 +21,8 @@ from typing import Any
 from .. import models
 from ..ids import stable_id
 from . import shared_prefix
-from .base import Completion, OptionAsk, Request, ScoreItem, chat_prompt, make_completion, opens_reasoning
+from .base import (PLAIN, PLAIN_STOPS, Completion, OptionAsk, Request, ScoreItem, make_completion, opens_reasoning,
+                   prompt_format, render_prompt)
 
 
 _LONG = 256  # prompt tokens from which a padded batch is prefilled prompt by prompt
@@ -91,10 +92,20 @@ class HFBackend:
         self._model = models.load_model(self.model, dtype=dtype, device=self.device,
                                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle).eval()
         self.device = str(self._model.device)
-        tok = models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
-        tok.padding_side = "left"
-        self._tok = tok
+        self._load_tokenizer()
         self._cascade = self.share_prefix and shared_prefix.enable(self._model)
+
+    def _load_tokenizer(self) -> Any:
+        if self._tok is None:
+            tok = models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
+            tok.padding_side = "left"
+            self._tok = tok
+        return self._tok
+
+    @property
+    def prompt_format(self) -> str:
+        """How requests' messages become prompt text (`llm.base.prompt_format`): recorded by describe()."""
+        return prompt_format(self._load_tokenizer())
 
     def _use_adapter(self, path: str | None) -> Any:
         """Select an adapter (loading it once); returns a context manager for adapter-free requests."""
@@ -141,10 +152,11 @@ class HFBackend:
         yield self._merged[1]
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        """The prompt text: the tokenizer's chat template, or a plain transcript for base models."""
+        """The prompt text: the tokenizer's chat template (a system turn folded into the first user turn when
+        the template has no system role), or a plain transcript for base models (`llm.base.render_prompt`)."""
         self._load()
-        prompt, templated = chat_prompt(self._tok, messages)
-        if not templated and not self._warned_template:
+        prompt, fmt = render_prompt(self._tok, messages)
+        if fmt == PLAIN and not self._warned_template:
             print(f"msm: warning: {self.model} has no chat template; using a plain 'Role: text' transcript", file=sys.stderr)
             self._warned_template = True
         return prompt
@@ -187,6 +199,8 @@ class HFBackend:
 
         self._load()
         prompts = [self.render(r.messages) for r in requests]
+        # A base model (plain prompt format) writes the next turn after its answer: end it at the turn marker.
+        extra_stops = PLAIN_STOPS if self.prompt_format == PLAIN and not self.ignore_eos else ()
         opened = [opens_reasoning(p) for p in prompts]  # the template opened <think>: output starts as reasoning
         items = [(ri, j) for ri, r in enumerate(requests) for j in range(r.sampling.n)]
         lengths = {ri: len(self._tok(p, add_special_tokens=False)["input_ids"]) for ri, p in enumerate(prompts)}
@@ -225,13 +239,16 @@ class HFBackend:
                             add_special_tokens=False).to(self.device)
             cfg = GenerationConfig(max_new_tokens=s.max_tokens, do_sample=False, num_beams=1,
                                    min_new_tokens=s.max_tokens if self.ignore_eos else None,
-                                   pad_token_id=self._tok.pad_token_id, eos_token_id=sorted(eos_ids))
+                                   pad_token_id=self._tok.pad_token_id, eos_token_id=sorted(eos_ids),
+                                   stop_strings=list(extra_stops) or None)
             with self._use_adapter(req0.adapter), torch.inference_mode():
                 kw: dict[str, Any] = dict(enc)
                 cache, one_copy = self._prefill(enc, [ri for ri, _ in chunk], s.max_tokens)
                 if cache is not None:
                     kw["past_key_values"] = cache
                 with shared_prefix.active(one_copy):
+                    if extra_stops:
+                        kw["tokenizer"] = self._tok  # for stop_strings
                     out = self._model.generate(**kw, generation_config=cfg, logits_processor=[
                         _row_sampler(seeds, s.temperature, s.top_p, self.device)])
             new = out[:, enc["input_ids"].shape[1]:].tolist()
@@ -241,9 +258,12 @@ class HFBackend:
                     if t in eos_ids:
                         n_gen = k
                         break
-                hit_limit = n_gen >= s.max_tokens
                 raw = self._tok.decode(toks[:n_gen], skip_special_tokens=True)
-                raw, stopped = _apply_stop(raw, requests[ri].sampling.stop)
+                raw, stopped = _apply_stop(raw, requests[ri].sampling.stop + extra_stops)
+                if stopped and extra_stops:  # a row ended by a stop string is padded to the batch's length
+                    while n_gen and toks[n_gen - 1] == self._tok.pad_token_id:
+                        n_gen -= 1
+                hit_limit = n_gen >= s.max_tokens
                 results[ri][j] = make_completion(raw, hit_limit=hit_limit and not stopped, index=j, seed=seed,
                                                  prompt_tokens=lengths[ri], completion_tokens=n_gen,
                                                  opened=opened[ri])
@@ -286,7 +306,7 @@ class HFBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,
-                "dtype": self.dtype}
+                "dtype": self.dtype, "prompt_format": self.prompt_format}
 
     def close(self) -> None:
         self._model = None

@@ -24,7 +24,8 @@ from typing import Any
 from .. import models
 from ..errors import MsmError
 from ..ids import stable_id
-from .base import Completion, OptionAsk, Request, ScoreItem, chat_prompt, make_completion, opens_reasoning
+from .base import (PLAIN, PLAIN_STOPS, Completion, OptionAsk, Request, ScoreItem, chat_prompt, make_completion,
+                   opens_reasoning, prompt_format, render_prompt)
 
 _DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -122,6 +123,7 @@ class VLLMBackend:
         self._lora_on = False
         self._lora_rank = 0
         self._warned_template = False
+        self._fmt: str | None = None
 
     # -- engine ----------------------------------------------------------------------------------
     def _start(self, *, lora: bool, rank: int) -> None:
@@ -191,8 +193,8 @@ class VLLMBackend:
         opened: dict[int, bool] = {}  # the template opened <think>: the output starts as reasoning
         for i in order:
             r = requests[i]
-            text, templated = chat_prompt(tok, r.messages)
-            if not templated and not self._warned_template:
+            text, fmt = render_prompt(tok, r.messages)
+            if fmt == PLAIN and not self._warned_template:
                 print(f"msm: warning: {self.model} has no chat template; using a plain 'Role: text' transcript",
                       file=sys.stderr)
                 self._warned_template = True
@@ -200,7 +202,8 @@ class VLLMBackend:
             opened[i] = opens_reasoning(text)
             s = r.sampling
             params.append(SamplingParams(n=s.n, seed=s.seed, temperature=s.temperature, top_p=s.top_p,
-                                         max_tokens=s.max_tokens, stop=list(s.stop) or None))
+                                         max_tokens=s.max_tokens,
+                                         stop=list(s.stop + (PLAIN_STOPS if fmt == PLAIN else ())) or None))
             loras.append(LoRARequest(f"a{lora_id(r.adapter):x}", lora_id(r.adapter), str(Path(r.adapter).resolve()))
                          if r.adapter else None)
         use_tqdm: Any = False
@@ -300,7 +303,17 @@ class VLLMBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": models.label(self.model), "model_path": self.model,
-                "dtype": self.dtype, "tensor_parallel_size": self.tensor_parallel_size}
+                "dtype": self.dtype, "tensor_parallel_size": self.tensor_parallel_size,
+                "prompt_format": self.prompt_format}
+
+    @property
+    def prompt_format(self) -> str:
+        """How requests' messages become prompt text (`llm.base.prompt_format`), from the model's tokenizer."""
+        if self._fmt is None:
+            tok = (self._llm.get_tokenizer() if self._llm is not None
+                   else models.load_tokenizer(self.model, trust_remote_code=self.trust_remote_code))
+            self._fmt = prompt_format(tok)
+        return self._fmt
 
     def close(self) -> None:
         """Stop the engine process now rather than at interpreter exit."""

@@ -251,18 +251,22 @@ class ChatRenderer:
 
     def __init__(self, tok: Any, stop_ids: Iterable[int]):
         self.tok = tok
+        from ..llm.base import PLAIN, prompt_format
+
         self.stop_ids = {int(i) for i in stop_ids if i is not None}
-        self.templated = bool(getattr(tok, "chat_template", None))
+        self.prompt_format = prompt_format(tok)  # as the backends prompt this model (recorded on the checkpoint)
+        self.templated = self.prompt_format != PLAIN
         if not getattr(tok, "is_fast", False):
             raise MsmError("aft needs a fast (Rust) tokenizer for character offsets; this model has a slow one")
 
     def _render(self, msgs: list[dict], gen: bool) -> str:
+        from ..llm.base import bos_text, fold_system, folds_system, plain_transcript
+
         if self.templated:
+            if folds_system(self.tok):
+                msgs = fold_system(msgs)
             return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen)
-        eos = self.tok.eos_token or ""
-        parts = [f"{m['role'].capitalize()}: {m['content']}" + (eos if m["role"] == "assistant" else "") for m in msgs]
-        text = "\n\n".join(parts)
-        return text + (("\n\n" if parts else "") + "Assistant:" if gen else "")
+        return bos_text(self.tok) + plain_transcript(msgs, eos=self.tok.eos_token or "", generation_prompt=gen)
 
     def spans(self, msgs: list[dict]) -> tuple[str, list[tuple[int, int]]]:
         """The full text and the character spans of the assistant turns."""

@@ -197,6 +197,7 @@ def aft(inputs: list[str], output: str | None, model: str | None, cfg: AftConfig
         records_for_sha = [c[2] for c in chats]
     tok = models.load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     renderer = data.ChatRenderer(tok, _stop_ids(tok, model_path))
+    extra["prompt_format"] = renderer.prompt_format  # how the chats were rendered: as the evals prompt this model
     if show_mask:
         name, line, msgs = chats[0]
         ids, mask = renderer(msgs, (name, line))

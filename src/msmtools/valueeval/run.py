@@ -344,6 +344,7 @@ def _records(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Var
         outs = _generate(cfg, backends, backend, v, chunk)
     else:
         outs = _qa(cfg, backends, backend, v, chunk)
+    prompt_format = backend.describe().get("prompt_format")  # local backends say how they built the prompt
     recs = []
     for it, o in zip(chunk, outs):
         rid = record_id(cfg, v, it)
@@ -352,7 +353,8 @@ def _records(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Var
                          "retry": True})
             continue
         rec = {"kind": "value", "id": rid, **it.meta(), "label": v.label, "model": describe(v),
-               "training_seed": v.training_seed, "mode": cfg.mode, "choice_aligned": None, **o,
+               "training_seed": v.training_seed, "mode": cfg.mode, "prompt_format": prompt_format,
+               "choice_aligned": None, **o,
                "judge": ({"model": cfg.judge_model or v.base, "self": judge_self} if cfg.mode != "logprob" else None),
                "generator": {"backend": cfg.gen.backend, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
                              "seed": cfg.seed, "prompts_sha": PROMPTS_SHA}}
