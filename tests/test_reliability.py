@@ -203,7 +203,7 @@ def test_compare_counts_repeated_ids_once_and_refuses_conflicts(tmp_path):
     g = tmp_path / "conflict.jsonl"
     g.write_text(json.dumps(recs[0] | {"harmful": False}) + "\n")
     r = run_msm("compare", str(f), str(g))
-    assert r.returncode == 2 and "id x0 appears 3 times with different harmful values" in r.stderr
+    assert r.returncode == 2 and "id x0 appears 3 times with different scores" in r.stderr
 
 
 # -- 4. an output never overwrites an input -------------------------------------------------------------
