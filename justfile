@@ -93,6 +93,12 @@ controls out="out/controls": setup
     @cat {{out}}/report.txt
 
 # The agentic-misalignment positive control: leak vs refuse demonstrations, am-eval scored by the gate.
+# The value positive control on both embedded families (SmolLM2-135M, Gemma 3 270M): pro - anti within each,
+# and whether it differs between them (docs/controls.md, cross-family design 1). About 45 minutes on 2 cores.
+cross-family out="out/cross-family": setup-gemma
+    {{msm}} study run studies/cross-family.yaml --out {{out}} --cores 2 -- --quiet rules
+    @cat {{out}}/compare/controls.txt {{out}}/report.txt
+
 am-control out="out/am-control": setup
     {{msm}} study run studies/am-control.yaml --out {{out}} --cores 2 -- --quiet rules
     @cat {{out}}/report.txt

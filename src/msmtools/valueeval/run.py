@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import jsonl
+from .. import jsonl, models
 from ..driver import Counts, Stage
 from ..errors import MsmError
 from ..ids import sha256_text, stable_id
@@ -353,6 +353,7 @@ def _records(cfg: ValueConfig, backends: registry.Backends, backend: Any, v: Var
                          "retry": True})
             continue
         rec = {"kind": "value", "id": rid, **it.meta(), "label": v.label, "model": describe(v),
+               "model_family": models.family(v.base),
                "training_seed": v.training_seed, "mode": cfg.mode, "prompt_format": prompt_format,
                "choice_aligned": None, **o,
                "judge": ({"model": cfg.judge_model or v.base, "self": judge_self} if cfg.mode != "logprob" else None),
