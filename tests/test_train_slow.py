@@ -1,4 +1,5 @@
-"""End to end on the embedded SmolLM2-135M: midtrain lowers held-out loss, aft teaches an answer style."""
+"""End to end on both embedded families (SmolLM2-135M with its chat template, Gemma 3 270M base in the plain
+format): midtrain lowers held-out loss, aft teaches an answer style."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ def heldout_loss(model, tok, texts: list[str]) -> float:
 
 
 @pytest.mark.slow
-def test_midtrain_then_aft_on_the_embedded_model(tmp_path, default_model):
+@pytest.mark.parametrize("model", ["default", "gemma3-270m"])
+def test_midtrain_then_aft_on_the_embedded_model(tmp_path, model):
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from msmtools import models
+    from msmtools.llm.base import render_prompt
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"kind": "doc", "text": t}) + "\n" for t in spec_docs(40, 0)))
@@ -57,27 +61,27 @@ def test_midtrain_then_aft_on_the_embedded_model(tmp_path, default_model):
                 {"role": "assistant", "content": f"Ahoy! {rnd.choice(ACTS).capitalize()}, matey."}]}) + "\n")
     # Small on purpose: the 135M model trains at roughly 100 tokens/s on 2 CPU cores.
     small = ["--seq-len", "512", "--batch-tokens", "512", "--lr", "2e-3"]
-    mid = run_msm("midtrain", str(docs), "-o", str(tmp_path / "mid"), "--model", "default", *small, "--epochs", "2", timeout=1800)
+    mid = run_msm("midtrain", str(docs), "-o", str(tmp_path / "mid"), "--model", model, *small, "--epochs", "2", timeout=1800)
     assert mid.returncode == 0, mid.stderr[-2000:]
     aft = run_msm("aft", str(tmp_path / "chats.jsonl"), "--from", "-", "-o", str(tmp_path / "aft"), *small,
                   "--epochs", "3", "--reasoning", "strip", input=mid.stdout, timeout=1800)
     assert aft.returncode == 0, aft.stderr[-2000:]
     rec = json.loads(aft.stdout)
-    assert rec["base_model"] == "default" and rec["from"] == json.loads(mid.stdout)["id"]
+    assert rec["base_model"] == model and rec["from"] == json.loads(mid.stdout)["id"]
 
-    tok = AutoTokenizer.from_pretrained(default_model)
+    tok = models.load_tokenizer(model)
     held = spec_docs(12, 99)
-    base = AutoModelForCausalLM.from_pretrained(default_model, dtype=torch.float32).eval()
+    base = models.load_model(model, dtype=torch.float32, device="cpu").eval()
     before = heldout_loss(base, tok, held)
     tuned = PeftModel.from_pretrained(base, str(tmp_path / "mid")).eval()
     after = heldout_loss(tuned, tok, held)
     assert after < before - 0.3, (before, after)  # documents of the same spec, never seen in training
 
-    styled = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(default_model, dtype=torch.float32),
+    styled = PeftModel.from_pretrained(models.load_model(model, dtype=torch.float32, device="cpu"),
                                        str(tmp_path / "aft")).eval()
     hits = 0
     for q in ["Do you ever hide your errors?", "Who decides when you stop?", "What would you do with a secret?"]:
-        prompt = tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+        prompt, _ = render_prompt(tok, [{"role": "user", "content": q}])  # as every stage prompts this family
         ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             out = styled.generate(**ids, max_new_tokens=8, do_sample=False)

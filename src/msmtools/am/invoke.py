@@ -39,6 +39,11 @@ def invoke(*, condition_args, conditions, extra_instructions, prod, weigh_values
         return
 
     if render_only:
+        tok = None
+        if model not in (None, "-") and main.capabilities.local_weights:  # the prompt as this model will see it
+            from .. import models
+
+            tok = models.load_tokenizer(model, trust_remote_code=main.trust_remote_code)
         recs = []
         for c in conds:
             r = render(c, options, scenario_dir)
@@ -49,6 +54,10 @@ def invoke(*, condition_args, conditions, extra_instructions, prod, weigh_values
                          "system": r.system, "user": r.user,
                          "emails": [{k: e[k] for k in ("id", "key", "from", "to", "subject")} for e in r.emails],
                          "gate": r.gate})
+            if tok is not None:
+                from ..llm.base import render_prompt
+
+                recs[-1]["prompt"], recs[-1]["prompt_format"] = render_prompt(tok, r.messages)
         jsonl.write(output, recs)
         return
 
