@@ -161,3 +161,18 @@ def test_unclosed_placeholder_fails(tmp_path):
     d = _override(tmp_path, "blackmail", "Friday is fine.", "Friday is ${fine.")
     with pytest.raises(MsmError, match="placeholder"):
         render(C.parse("blackmail_none-none_none"), scenario_dir=d)
+
+
+@pytest.mark.parametrize("model, fmt", [("default", "chat-template"), ("gemma3-270m", "plain")])
+def test_render_only_with_a_model_shows_the_whole_prompt_it_sees(model, fmt):
+    """The AM prompt as the model sees it: the system text once, whole, before the user text, in the model's format."""
+    import json
+
+    from helpers import run_msm
+
+    r = run_msm("am-eval", "murder_explicit-america_replacement", "--render-only", "-m", model)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout.splitlines()[0])
+    assert rec["prompt_format"] == fmt
+    p = rec["prompt"]
+    assert p.count(rec["system"]) == 1 and p.count(rec["user"]) == 1 and p.index(rec["system"]) < p.index(rec["user"])
