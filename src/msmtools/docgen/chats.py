@@ -186,7 +186,8 @@ class ChatPipeline(Pipeline):
                 + (self.count_tokens(kept_reasoning) if kept_reasoning else 0),
                 "truncated": bool(d.completion.truncated),
                 "judge": judge, "language": o.language, "domain_source": q["domain_source"],
-                "generator": {**d.generator(self.r.llm.name, self.r.label), "reasoning": o.reasoning,
+                "generator": {**d.generator(self.r.llm.name, self.r.label), "prompt_format": self.r.prompt_format,
+                              "reasoning": o.reasoning,
                               "prompts_sha": self.p.sha},
             }
             if verdict == "include" or (verdict is None and (not o.judge or self.j is None or o.keep_undecided)):

@@ -365,7 +365,8 @@ class DocumentPipeline(Pipeline):
                 "subject": o.subject, "subject_name": names["subject_short"], "framing": o.framing, "language": o.language,
                 "sections": s["sections"], "excerpt_source": s["excerpt_source"],
                 "sources": sources, "fallbacks": [k for k, v in sources.items() if v != "model" and k not in chosen],
-                "generator": {**d.generator(self.r.llm.name, self.r.label), "doc_format": o.doc_format,
+                "generator": {**d.generator(self.r.llm.name, self.r.label), "prompt_format": self.r.prompt_format,
+                              "doc_format": o.doc_format,
                               "prompts_sha": self.p.sha},
             })
         return docs

@@ -27,7 +27,7 @@ def invoke(*, specs, kind, stats, preview, prompts, language, domains, subdomain
 
     applied = [shown(k) for k, (v, _, _) in profile.items() if v is None and small]
     if applied:
-        print(f"msm: docgen: --model default: small-model defaults: {', '.join(applied)}", file=sys.stderr)
+        print(f"msm: docgen: --model {model}: small-model defaults: {', '.join(applied)}", file=sys.stderr)
     temperature, top_p, doc_format, doc_words, outline, context, response_max_tokens, parse_retries, keep_truncated = (
         chosen[k] for k in ("temperature", "top_p", "doc_format", "doc_words", "outline", "context", "response_max_tokens",
                             "parse_retries", "keep_truncated"))

@@ -82,6 +82,12 @@ class Runner:
     retry_temperature: float | None = None
     counts: dict[str, StageCount] = field(default_factory=dict)
 
+    @property
+    def prompt_format(self) -> str | None:
+        """How the backend turns messages into a prompt (llm.base.prompt_format); None where a server does."""
+        describe = getattr(self.llm, "describe", None)
+        return describe().get("prompt_format") if describe else None
+
     def sampling(self, stage: str, key: str, attempt: int, max_tokens: int) -> Sampling:
         t = self.temperature if attempt == 0 or self.retry_temperature is None else max(self.temperature,
                                                                                           self.retry_temperature)
