@@ -50,6 +50,8 @@ class Source:
     records: int = 0  # records counted for its unpaired rates
     nulls: dict[str, int] = dc_field(default_factory=dict)  # undecided records per score
     upgraded: int = 0  # records without scores, upgraded on reading
+    id_hashes: Any = None  # hashes of the file's ids: a repeat (or a collision) sends compare to the duplicates pass
+    suspect_labels: bool = False  # a label reads like a number: the exact scan checks it was written as text
 
 
 @dataclass
@@ -112,13 +114,22 @@ def with_suppress_unlink(path: str) -> None:
 
 
 def _declarations(src: Source, temps: list[str]) -> None:
-    """Every distinct `scorers` object in the file (polars reads it as text: a few distinct values)."""
+    """Every distinct `scorers` object in the file (polars reads it as text: a few distinct values), and
+    whether any id repeats, in one pass."""
+    import numpy as np
+
+    q = pl.scan_ndjson(src.path, schema={"id": pl.String, "scorers": pl.String, "label": pl.String})
     try:
-        decl = (pl.scan_ndjson(src.path, schema={"scorers": pl.String}).group_by("scorers").agg(pl.len())
+        decl = (q.group_by("scorers").agg(pl.len(), pl.col("id").drop_nulls().hash().alias("h"),
+                                          pl.col("label").drop_nulls().unique().alias("labels"))
                 .collect(engine="streaming"))
     except pl.exceptions.PolarsError as e:
         _locate(src, str(e))
         raise  # unreachable
+    hashes = [np.asarray(h, dtype=np.uint64) for h in decl["h"].to_list()]
+    src.id_hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    # polars reads a label 7 as "7": only a label that reads like a number or a boolean needs the exact look
+    src.suspect_labels = any(_LOOKS_NUMERIC.fullmatch(x) for ls in decl["labels"].to_list() for x in ls)
     if decl["scorers"].null_count():
         _upgrade(src, temps)
         return _declarations(src, temps)
@@ -200,56 +211,15 @@ def _locate(src: Source, why: str) -> None:
     raise MsmError(f"{src.name}: could not be read ({why.strip().splitlines()[0][:200]})")
 
 
-def _explicit_nulls(path: Path, name: str) -> int:
-    """Records that declare score `name` and give it as null (the key present).
-
-    A byte search in large blocks (fast) for the name followed by null, as orjson and json.dumps write
-    it; each line with a match is parsed to be sure. A null written some other way is not counted, which
-    only sends the caller to the exact pass."""
-    key = orjson.dumps(name)
-    patterns = [key + b":null", key + b": null"]
-    count, carry = 0, b""
-    with path.open("rb") as f:
-        while True:
-            block = f.read(1 << 24)
-            buf = carry + block
-            end = len(buf) if not block else buf.rfind(b"\n") + 1
-            hits = sorted({i for p in patterns for i in _finds(buf, p, end)})
-            last = -1
-            for i in hits:
-                start = buf.rfind(b"\n", 0, i) + 1
-                if start <= last:
-                    continue  # this line is counted
-                stop = buf.find(b"\n", i, end)
-                stop = end if stop < 0 else stop
-                last = stop
-                try:
-                    rec = orjson.loads(buf[start:stop])
-                except orjson.JSONDecodeError:
-                    continue
-                if (isinstance(rec, dict) and isinstance(rec.get("scorers"), dict) and name in rec["scorers"]
-                        and isinstance(rec.get("scores"), dict) and name in rec["scores"] and rec["scores"][name] is None):
-                    count += 1
-            carry = buf[end:]
-            if not block:
-                return count
-
-
-def _finds(buf: bytes, pattern: bytes, end: int) -> Iterator[int]:
-    i = buf.find(pattern, 0, end)
-    while i >= 0:
-        yield i
-        i = buf.find(pattern, i + 1, end)
-
-
 _NON_STRING_LABEL = re.compile(rb'"label"\s*:\s*[^"\s]')
+_LOOKS_NUMERIC = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?|true|false")
 
 
 def _check_labels(src: Source) -> None:
     """polars would read a numeric label as a string: find any top-level label that is not a string.
 
     A byte search in large blocks; each matching line is parsed (the match may be a nested key)."""
-    if src.label is not None:
+    if src.label is not None or not src.suspect_labels:
         return
     lineno, carry = 0, b""
     with src.path.open("rb") as f:
@@ -278,6 +248,16 @@ def _check_labels(src: Source) -> None:
                 return
 
 
+def _path(name: str) -> str:
+    """The JSONPath of a top-level key, quoted (score names may hold ':' or '-')."""
+    return "$['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+def _key(name: str) -> str:
+    """A regex for the key `name` in a flat JSON object's text (its values are true, false, null or numbers)."""
+    return re.escape(orjson.dumps(name).decode()) + r"\s*:"
+
+
 def _query(index: int, src: Source, by: list[str], metrics: list[str]
            ) -> tuple[pl.LazyFrame, list[pl.Expr], list[pl.Expr]]:
     """(this file's records that declare an unpaired rate, with a variant column; grouping keys; aggregations).
@@ -285,24 +265,30 @@ def _query(index: int, src: Source, by: list[str], metrics: list[str]
     A record of that population that does not declare a score (an untagged rollout beside tagged ones)
     counts as null for it: present, not measured."""
     mine = [m for m in metrics if m in src.scorers]
-    schema: dict[str, Any] = {"id": pl.String, SEED: pl.Int64, SELF_FIELD: pl.Boolean,
-                              "scores": pl.Struct({m: pl.Boolean for m in mine}),
-                              "scorers": pl.Struct({m: pl.Struct({"aggregate": pl.String}) for m in mine})}
+    # scores and scorers are read as their JSON text: one JSON-path lookup per score gives its value ("true",
+    # "false"; null when null or absent) and whether the record declares it, and a key search tells a null
+    # from a missing key, all inside the one scan (no byte pass over the file)
+    schema: dict[str, Any] = {"id": pl.String, SEED: pl.Int64, SELF_FIELD: pl.Boolean, "scores": pl.String,
+                              "scorers": pl.String}
     if src.label is None:
         schema["label"] = pl.String
     for b in by:
         schema.setdefault(b, pl.String)
     variant = pl.lit(src.label, pl.String) if src.label is not None else pl.col("label")
-    declared = [pl.col("scorers").struct.field(m).is_not_null().alias(f"decl:{m}") for m in mine]
-    values = [pl.col("scores").struct.field(m).alias(f"score:{m}") for m in mine]
+    declared = [pl.col("scorers").str.json_path_match(_path(m) + ".aggregate").is_not_null().alias(f"decl:{m}")
+                for m in mine]
+    values = [pl.col("scores").str.json_path_match(_path(m)).alias(f"score:{m}") for m in mine]
+    present = [pl.col("scores").str.contains(_key(m)).fill_null(False).alias(f"has:{m}") for m in mine]
     aggs = [pl.len().alias("rows"), pl.col(ROW).min().alias("_first"), pl.col(SELF_FIELD).fill_null(False).sum().alias(SELF)]
     for m in mine:
         k, null = metric_cols(m)
-        s, d = pl.col(f"score:{m}"), pl.col(f"decl:{m}")
-        aggs += [s.filter(d).sum().alias(k), (pl.len() - s.filter(d).count()).alias(null),
-                 (s.is_null() & d).sum().alias(f"{m}:declared_null")]
+        s, d, h = pl.col(f"score:{m}"), pl.col(f"decl:{m}"), pl.col(f"has:{m}")
+        decided = s.is_in(["true", "false"]) & d
+        aggs += [((s == "true") & d).sum().alias(k), (pl.len() - decided.sum()).alias(null),
+                 (d & ~h).sum().alias(f"{m}:missing"),
+                 (d & s.is_not_null() & ~s.is_in(["true", "false"])).sum().alias(f"{m}:invalid")]
     frame = (pl.scan_ndjson(src.path, schema=schema, row_index_name=ROW)
-             .with_columns(*declared, *values)
+             .with_columns(*declared, *values, *present)
              .filter(pl.any_horizontal([pl.col(f"decl:{m}") for m in mine]) if mine else pl.lit(False))
              .with_columns(variant.alias(VARIANT), pl.lit(index, pl.Int64).alias("_file"))
              .drop(["scores", "scorers"]))
@@ -315,15 +301,13 @@ def _checked(frame: pl.DataFrame, src: Source, metrics: list[str]) -> pl.DataFra
     if frame.height and frame[VARIANT].null_count():
         _locate(src, "null label")
     for m in metrics:
-        col = f"{m}:declared_null"
-        if col not in frame.columns:
+        if f"{m}:missing" not in frame.columns:
             continue
-        nulls = int(frame[col].sum()) if frame.height else 0
-        if nulls and _explicit_nulls(src.path, m) != nulls:
-            _locate(src, f"scores.{m} missing")
+        if frame.height and (frame[f"{m}:missing"].sum() or frame[f"{m}:invalid"].sum()):
+            _locate(src, f"scores.{m} missing or not true, false or null")
         src.nulls[m] = int(frame[metric_cols(m)[1]].sum()) if frame.height else 0
     src.records = int(frame["rows"].sum()) if frame.height else 0
-    return frame.drop([c for c in frame.columns if c.endswith(":declared_null")])
+    return frame.drop([c for c in frame.columns if c.endswith((":missing", ":invalid"))])
 
 
 def _collect(query: pl.LazyFrame, src: Source) -> pl.DataFrame:
@@ -358,6 +342,18 @@ def _duplicates(srcs: list[Source]) -> int:
     return int((rep["copies"] - 1).sum())
 
 
+def _ids_may_repeat(srcs: list[Source]) -> bool:
+    """Whether any id occurs twice among the inputs, from the hashes the declarations pass kept: no repeat
+    means none (the exact duplicates pass is skipped); a repeat, or a hash collision, runs it."""
+    import numpy as np
+
+    hashes = [s.id_hashes for s in srcs if s.id_hashes is not None and len(s.id_hashes)]
+    if not hashes:
+        return False
+    allh = np.concatenate(hashes)
+    return len(np.unique(allh)) != len(allh)
+
+
 def _scan_dedup(srcs: list[Source], by: list[str], metrics: list[str]) -> pl.DataFrame:
     """All inputs as one query in which each id counts once (records without an id are all kept)."""
     parts = [_query(i, s, by, metrics) for i, s in enumerate(srcs)]
@@ -388,7 +384,7 @@ def scan(srcs: list[Source], by: list[str], only: list[str] | None = None) -> Co
         return Counts(None, by, [], srcs)
     for src in srcs_r:
         _check_labels(src)
-    dropped = _duplicates(srcs_r)
+    dropped = _duplicates(srcs_r) if _ids_may_repeat(srcs_r) else 0
     if dropped:
         frames = [_scan_dedup(srcs_r, by, metrics)]
     else:
